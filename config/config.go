@@ -1,0 +1,239 @@
+// Package config reads Sluice's settings from SLUICE_* environment variables.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Prefix starts every variable Sluice reads.
+const Prefix = "SLUICE_"
+
+// ExecPrefix starts the variables that define exec jobs (see package jobs).
+const ExecPrefix = Prefix + "EXEC_"
+
+// Config is Sluice's whole configuration. Field tags name the variables
+// (without Prefix) and their defaults; the README's table mirrors them.
+type Config struct {
+	DB            string        `env:"DB" envDefault:"./sluice.db" help:"path of the SQLite queue file; created with its folder when missing"`
+	Workers       int           `env:"WORKERS" envDefault:"4" help:"tasks run at once by one process"`
+	Queues        []string      `env:"QUEUES" help:"comma-separated queues this process serves; empty serves all"`
+	Timeout       time.Duration `env:"TIMEOUT" envDefault:"120s" help:"default hard timeout of a task"`
+	Retry         time.Duration `env:"RETRY" envDefault:"180s" help:"lease of a claimed task at the default timeout; must exceed TIMEOUT + KILL_GRACE"`
+	KillGrace     time.Duration `env:"KILL_GRACE" envDefault:"5s" help:"time between SIGTERM and SIGKILL for a timed-out command"`
+	MaxAttempts   int           `env:"MAX_ATTEMPTS" envDefault:"3" help:"default attempts per task, counting the first"`
+	BackoffBase   time.Duration `env:"BACKOFF_BASE" envDefault:"10s" help:"delay before the first retry; doubles with each attempt"`
+	BackoffMax    time.Duration `env:"BACKOFF_MAX" envDefault:"1h" help:"cap on the delay between retries"`
+	DrainDeadline time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
+	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
+}
+
+// Error lists every problem found in the environment, one per entry.
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	return "configuration: " + strings.Join(e.Problems, "; ")
+}
+
+// Parse reads the configuration from environ (KEY=VALUE strings, as os.Environ
+// returns). It reports every problem at once in an *Error: values that do not
+// parse, values out of range, and SLUICE_* variables it does not know (typos).
+func Parse(environ []string) (Config, error) {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	var cfg Config
+	var problems []string
+	err := env.ParseWithOptions(&cfg, env.Options{Environment: vars, Prefix: Prefix})
+	var agg env.AggregateError
+	switch {
+	case errors.As(err, &agg):
+		for _, e := range agg.Errors {
+			problems = append(problems, describe(e, vars))
+		}
+	case err != nil:
+		problems = append(problems, err.Error())
+	}
+	problems = append(problems, unknown(vars)...)
+	if len(problems) == 0 {
+		problems = cfg.validate()
+	}
+	if len(problems) > 0 {
+		return cfg, &Error{Problems: problems}
+	}
+	return cfg, nil
+}
+
+// describe rewrites a caarlos0/env error so it names the variable and its value.
+func describe(err error, vars map[string]string) string {
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		key := Prefix + fieldKey(pe.Name)
+		want := map[string]string{
+			"int":           "a whole number",
+			"time.Duration": "a duration such as 90s, 5m or 1h30m",
+		}[pe.Type.String()]
+		if want == "" {
+			want = "a value of type " + pe.Type.String()
+		}
+		return fmt.Sprintf("%s=%q: want %s", key, vars[key], want)
+	}
+	return err.Error()
+}
+
+func fieldKey(name string) string {
+	f, ok := reflect.TypeFor[Config]().FieldByName(name)
+	if !ok {
+		return name
+	}
+	return f.Tag.Get("env")
+}
+
+// unknown returns a problem for each SLUICE_* variable that is not a setting.
+func unknown(vars map[string]string) []string {
+	known := map[string]bool{}
+	for _, v := range Vars() {
+		known[v.Name] = true
+	}
+	var out []string
+	for k := range vars {
+		if strings.HasPrefix(k, Prefix) && !known[k] && !strings.HasPrefix(k, ExecPrefix) {
+			out = append(out, fmt.Sprintf("%s: unknown variable%s", k, suggest(k)))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// suggest names the known variable closest to a typo, if one is close.
+func suggest(name string) string {
+	best, bestD := "", 3
+	for _, v := range Vars() {
+		if d := distance(name, v.Name); d < bestD {
+			best, bestD = v.Name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return " (did you mean " + best + "?)"
+}
+
+// distance is the Levenshtein distance, enough to catch swapped or missing letters.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func (c Config) validate() []string {
+	var p []string
+	if c.DB == "" {
+		p = append(p, "SLUICE_DB: must not be empty")
+	}
+	if c.Workers < 1 {
+		p = append(p, fmt.Sprintf("SLUICE_WORKERS=%d: must be at least 1", c.Workers))
+	}
+	if c.Timeout <= 0 {
+		p = append(p, fmt.Sprintf("SLUICE_TIMEOUT=%s: must be positive", c.Timeout))
+	}
+	if c.KillGrace < 0 {
+		p = append(p, fmt.Sprintf("SLUICE_KILL_GRACE=%s: must not be negative", c.KillGrace))
+	}
+	if c.Retry <= c.Timeout+c.KillGrace {
+		p = append(p, fmt.Sprintf("SLUICE_RETRY=%s: the lease must exceed SLUICE_TIMEOUT + SLUICE_KILL_GRACE (%s), or a task could run twice",
+			c.Retry, c.Timeout+c.KillGrace))
+	}
+	if c.MaxAttempts < 1 {
+		p = append(p, fmt.Sprintf("SLUICE_MAX_ATTEMPTS=%d: must be at least 1", c.MaxAttempts))
+	}
+	if c.BackoffBase <= 0 {
+		p = append(p, fmt.Sprintf("SLUICE_BACKOFF_BASE=%s: must be positive", c.BackoffBase))
+	}
+	if c.BackoffMax < c.BackoffBase {
+		p = append(p, fmt.Sprintf("SLUICE_BACKOFF_MAX=%s: must be at least SLUICE_BACKOFF_BASE (%s)", c.BackoffMax, c.BackoffBase))
+	}
+	if c.DrainDeadline < 0 {
+		p = append(p, fmt.Sprintf("SLUICE_DRAIN_DEADLINE=%s: must not be negative", c.DrainDeadline))
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		p = append(p, fmt.Sprintf("SLUICE_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	if !slices.Contains([]string{"auto", "text", "json"}, c.LogFormat) {
+		p = append(p, fmt.Sprintf("SLUICE_LOG_FORMAT=%q: want auto, text or json", c.LogFormat))
+	}
+	for _, q := range c.Queues {
+		if strings.TrimSpace(q) == "" {
+			p = append(p, "SLUICE_QUEUES: empty queue name in the list")
+			break
+		}
+	}
+	return p
+}
+
+// LeaseMargin is how much longer than a task's timeout its lease lasts.
+// It is derived from the defaults (RETRY - TIMEOUT) so a task with a longer
+// timeout gets a proportionally longer lease.
+func (c Config) LeaseMargin() time.Duration { return c.Retry - c.Timeout }
+
+// Var describes one setting for `sluice config` and the docs.
+type Var struct {
+	Name, Default, Help string
+	Value               string
+}
+
+// Vars lists every setting with its default and help, in declaration order.
+func Vars() []Var { return Config{}.Vars() }
+
+// Vars lists every setting with its value in c.
+func (c Config) Vars() []Var {
+	t := reflect.TypeFor[Config]()
+	v := reflect.ValueOf(c)
+	out := make([]Var, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		out = append(out, Var{
+			Name:    Prefix + f.Tag.Get("env"),
+			Default: f.Tag.Get("envDefault"),
+			Help:    f.Tag.Get("help"),
+			Value:   format(v.Field(i).Interface()),
+		})
+	}
+	return out
+}
+
+func format(v any) string {
+	switch v := v.(type) {
+	case []string:
+		return strings.Join(v, ",")
+	case time.Duration:
+		return v.String()
+	default:
+		return fmt.Sprint(v)
+	}
+}

@@ -1,0 +1,94 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+func TestDefaults(t *testing.T) {
+	cfg, err := config.Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DB != "./sluice.db" || cfg.Timeout != 120*time.Second || cfg.Retry != 180*time.Second || cfg.Workers != 4 {
+		t.Errorf("defaults = %+v", cfg)
+	}
+}
+
+func TestEveryProblemReported(t *testing.T) {
+	_, err := config.Parse([]string{
+		"SLUICE_WORKERS=abc",
+		"SLUICE_TIMEOUT=soon",
+		"SLUICE_WORKRES=2",
+		"PATH=/bin",
+	})
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("err = %v; want *config.Error", err)
+	}
+	want := []string{
+		`SLUICE_WORKERS="abc": want a whole number`,
+		`SLUICE_TIMEOUT="soon": want a duration`,
+		`SLUICE_WORKRES: unknown variable (did you mean SLUICE_WORKERS?)`,
+	}
+	if len(cerr.Problems) != len(want) {
+		t.Fatalf("problems = %q; want %d", cerr.Problems, len(want))
+	}
+	for _, w := range want {
+		found := false
+		for _, p := range cerr.Problems {
+			if strings.Contains(p, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no problem contains %q in %q", w, cerr.Problems)
+		}
+	}
+}
+
+func TestValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"retry not above timeout", []string{"SLUICE_TIMEOUT=60s", "SLUICE_RETRY=60s"}, "SLUICE_RETRY=1m0s: the lease must exceed"},
+		{"retry inside kill grace", []string{"SLUICE_TIMEOUT=60s", "SLUICE_KILL_GRACE=10s", "SLUICE_RETRY=65s"}, "SLUICE_RETRY=1m5s"},
+		{"zero workers", []string{"SLUICE_WORKERS=0"}, "SLUICE_WORKERS=0: must be at least 1"},
+		{"bad level", []string{"SLUICE_LOG_LEVEL=loud"}, `SLUICE_LOG_LEVEL="loud"`},
+		{"bad format", []string{"SLUICE_LOG_FORMAT=xml"}, `SLUICE_LOG_FORMAT="xml"`},
+		{"backoff max below base", []string{"SLUICE_BACKOFF_BASE=1m", "SLUICE_BACKOFF_MAX=10s"}, "SLUICE_BACKOFF_MAX=10s"},
+		{"zero attempts", []string{"SLUICE_MAX_ATTEMPTS=0"}, "SLUICE_MAX_ATTEMPTS=0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse(tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v; want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExecVariablesAreNotTypos(t *testing.T) {
+	if _, err := config.Parse([]string{`SLUICE_EXEC_HELLO=["echo","hi"]`}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVarsListsEverySetting(t *testing.T) {
+	cfg, _ := config.Parse([]string{"SLUICE_WORKERS=7"})
+	for _, v := range cfg.Vars() {
+		if v.Help == "" {
+			t.Errorf("%s has no help text", v.Name)
+		}
+		if v.Name == "SLUICE_WORKERS" && v.Value != "7" {
+			t.Errorf("SLUICE_WORKERS value = %q; want 7", v.Value)
+		}
+	}
+}
