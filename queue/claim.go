@@ -1,0 +1,267 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"cmp"
+	"time"
+)
+
+// ClaimParams says which tasks a worker wants and how to lease them.
+type ClaimParams struct {
+	Worker string   // identifies the claiming process; outcomes must come from it
+	Limit  int      // at most this many tasks; 0 claims nothing
+	Queues []string // serve only these queues; empty serves all
+
+	// Defaults for tasks stored without their own values.
+	DefaultTimeout     time.Duration
+	DefaultMaxAttempts int
+	// LeaseMargin is added to a task's timeout to make its lease: the time
+	// after which another worker may take the task over.
+	LeaseMargin time.Duration
+}
+
+// Kind is what an outcome does to its task.
+type Kind int
+
+const (
+	// Succeed ends the task succeeded with Result.
+	Succeed Kind = iota
+	// Fail records a failed attempt. With RetryAt set the task is queued again
+	// for then; otherwise it ends failed.
+	Fail
+	// Release puts the task back to queued without counting the attempt
+	// (shutdown before or during the run). Error notes why, in the history.
+	Release
+	// Cancel ends the task cancelled.
+	Cancel
+)
+
+// Outcome is the result of one attempt, written back by Exchange.
+type Outcome struct {
+	ID        int64
+	Attempt   int // the attempt number the claim returned; fences stale writers
+	Kind      Kind
+	StartedAt time.Time
+	Duration  time.Duration
+	Result    []byte
+	Error     string
+	RetryAt   time.Time // Fail only: when to run again; zero ends the task failed
+	// Label is the history's word for the attempt: "timeout", "panic", ...
+	// Empty means the default for Kind.
+	Label string
+}
+
+// ExchangeResult tells what Exchange did.
+type ExchangeResult struct {
+	Claimed []Task
+	// Stale lists outcomes that were not written because the task was no
+	// longer running under this worker's lease (it expired or was cancelled).
+	Stale []Outcome
+	// Recovered counts running tasks of dead workers whose leases had expired.
+	Recovered int
+}
+
+// Exchange writes outcomes and claims up to p.Limit due tasks in one write
+// transaction, so a busy worker pays for one commit per batch. Before
+// claiming it recovers tasks whose lease expired: each such task has its
+// attempt counted, and ends failed when it has no attempts left.
+func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, p ClaimParams) (ExchangeResult, error) {
+	var res ExchangeResult
+	tx, err := s.db.Write.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return res, wrap("begin exchange", err)
+	}
+	defer tx.Rollback()
+	now := s.now()
+	if len(outcomes) > 0 {
+		if res.Stale, err = writeOutcomes(ctx, tx, p.Worker, outcomes, now); err != nil {
+			return res, err
+		}
+	}
+	if p.Limit > 0 {
+		if res.Recovered, err = recoverLeases(ctx, tx, now, p.DefaultMaxAttempts); err != nil {
+			return res, err
+		}
+		if res.Claimed, err = claim(ctx, tx, now, p); err != nil {
+			return res, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return ExchangeResult{}, wrap("commit exchange", err)
+	}
+	return res, nil
+}
+
+const outcomeSQL = `
+UPDATE tasks SET
+    state       = ?1,
+    result      = ?2,
+    error       = CASE WHEN ?1 = 'succeeded' THEN NULL WHEN ?3 IS NULL THEN error ELSE ?3 END,
+    run_at      = coalesce(?4, run_at),
+    finished_at = ?5,
+    duration_ms = ?6,
+    attempt     = attempt - ?7,
+    lease_until = NULL,
+    worker      = NULL,
+    history     = json_insert(history, '$[#]', json_object(
+                      'attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3))
+WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12`
+
+// writeOutcomes applies outcomes; those whose task left this worker's lease are returned as stale.
+func writeOutcomes(ctx context.Context, tx *sql.Tx, worker string, outcomes []Outcome, now time.Time) ([]Outcome, error) {
+	stmt, err := tx.PrepareContext(ctx, outcomeSQL)
+	if err != nil {
+		return nil, wrap("prepare outcome", err)
+	}
+	defer stmt.Close()
+	var stale []Outcome
+	for _, o := range outcomes {
+		var (
+			state    State
+			result   any
+			runAt    any
+			finished any
+			uncharge int
+			label    = o.Label
+		)
+		switch o.Kind {
+		case Succeed:
+			state, result, finished = Succeeded, string(o.Result), now.UnixMilli()
+			if label == "" {
+				label = "succeeded"
+			}
+		case Fail:
+			if o.RetryAt.IsZero() {
+				state, finished = Failed, now.UnixMilli()
+			} else {
+				state, runAt = Queued, o.RetryAt.UnixMilli()
+			}
+			if label == "" {
+				label = "failed"
+			}
+		case Release:
+			state, runAt, uncharge = Queued, now.UnixMilli(), 1
+			if label == "" {
+				label = "released"
+			}
+		case Cancel:
+			state, finished = Cancelled, now.UnixMilli()
+			if label == "" {
+				label = "cancelled"
+			}
+		default:
+			return nil, fmt.Errorf("write outcome of task %d: unknown kind %d", o.ID, o.Kind)
+		}
+		r, err := stmt.ExecContext(ctx, string(state), result, nullString(o.Error), runAt, finished,
+			o.Duration.Milliseconds(), uncharge, label, ms(o.StartedAt), o.ID, o.Attempt, worker)
+		if err != nil {
+			return nil, fmt.Errorf("write outcome of task %d: %w", o.ID, err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			stale = append(stale, o)
+		}
+	}
+	return stale, nil
+}
+
+// LeaseExpiredError is the error recorded for an attempt whose worker vanished.
+const LeaseExpiredError = "lease expired: the worker running this attempt disappeared (killed, crashed or lost its database) before recording an outcome"
+
+const recoverSQL = `
+UPDATE tasks SET
+    state       = CASE WHEN attempt >= coalesce(max_attempts, ?2) THEN 'failed' ELSE 'queued' END,
+    finished_at = CASE WHEN attempt >= coalesce(max_attempts, ?2) THEN ?1 END,
+    run_at      = ?1,
+    error       = ?3,
+    lease_until = NULL,
+    worker      = NULL,
+    history     = json_insert(history, '$[#]', json_object(
+                      'attempt', attempt, 'outcome', 'lease_expired', 'started_at', started_at,
+                      'duration_ms', ?1 - started_at, 'error', ?3))
+WHERE state = 'running' AND lease_until <= ?1`
+
+func recoverLeases(ctx context.Context, tx *sql.Tx, now time.Time, defaultMax int) (int, error) {
+	r, err := tx.ExecContext(ctx, recoverSQL, now.UnixMilli(), max(defaultMax, 1), LeaseExpiredError)
+	if err != nil {
+		return 0, wrap("recover expired leases", err)
+	}
+	n, err := r.RowsAffected()
+	return int(n), wrap("recover expired leases", err)
+}
+
+// claimSQL takes due tasks in priority, run_at, id order (served by the
+// tasks_due index) and leases them, in one statement.
+const claimSQL = `
+UPDATE tasks SET
+    state       = 'running',
+    attempt     = attempt + 1,
+    worker      = ?1,
+    started_at  = ?2,
+    lease_until = ?2 + coalesce(timeout_ms, ?3) + ?4
+WHERE id IN (
+    SELECT id FROM tasks INDEXED BY tasks_due
+    WHERE state = 'queued' AND run_at <= ?2 %s
+    ORDER BY priority DESC, run_at, id
+    LIMIT ?5)
+RETURNING id, job, payload, queue, priority, attempt, coalesce(max_attempts, ?6),
+          coalesce(timeout_ms, ?3), task_group, run_at, created_at, lease_until`
+
+var (
+	claimAllSQL    = fmt.Sprintf(claimSQL, "")
+	claimQueuesSQL = fmt.Sprintf(claimSQL, "AND queue IN (SELECT value FROM json_each(?7))")
+)
+
+func claim(ctx context.Context, tx *sql.Tx, now time.Time, p ClaimParams) ([]Task, error) {
+	args := []any{p.Worker, now.UnixMilli(), p.DefaultTimeout.Milliseconds(), p.LeaseMargin.Milliseconds(),
+		p.Limit, max(p.DefaultMaxAttempts, 1)}
+	q := claimAllSQL
+	if len(p.Queues) > 0 {
+		qs, _ := json.Marshal(p.Queues)
+		args = append(args, string(qs))
+		q = claimQueuesSQL
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap("claim tasks", err)
+	}
+	defer rows.Close()
+	tasks := make([]Task, 0, p.Limit)
+	for rows.Next() {
+		var (
+			t                                Task
+			payload                          string
+			group                            sql.NullString
+			timeoutMS, runAt, created, lease int64
+		)
+		if err := rows.Scan(&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &t.Attempt, &t.MaxAttempts,
+			&timeoutMS, &group, &runAt, &created, &lease); err != nil {
+			return nil, wrap("claim tasks", err)
+		}
+		t.Payload = json.RawMessage(payload)
+		t.State = Running
+		t.Timeout = time.Duration(timeoutMS) * time.Millisecond
+		t.Group = group.String
+		t.RunAt, t.CreatedAt, t.LeaseUntil = fromMS(runAt), fromMS(created), fromMS(lease)
+		t.StartedAt = now
+		t.Worker = p.Worker
+		tasks = append(tasks, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("claim tasks", err)
+	}
+	// RETURNING gives no order; run them in the order the claim chose.
+	slices.SortFunc(tasks, func(a, b Task) int {
+		if a.Priority != b.Priority {
+			return b.Priority - a.Priority
+		}
+		if c := a.RunAt.Compare(b.RunAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return tasks, nil
+}

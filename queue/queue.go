@@ -1,0 +1,64 @@
+// Package queue stores tasks in SQLite: enqueue, claim with leases, batched
+// outcomes and reads. All of Sluice's SQL for the tasks table lives here.
+package queue
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/sluicehq/sluice/sqlitewal"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations is the schema, applied by sqlitewal.Open.
+var Migrations, _ = fs.Sub(migrationFiles, "migrations")
+
+// Store is the task queue kept in one SQLite database.
+// It is safe for concurrent use; writes are serialized on the database's writer connection.
+type Store struct {
+	db  *sqlitewal.DB
+	now func() time.Time
+}
+
+// NewOpts tunes New.
+type NewOpts struct {
+	// Now is the clock; tests inject one. Default time.Now.
+	Now func() time.Time
+}
+
+// New returns a Store on an open database whose schema includes Migrations.
+func New(db *sqlitewal.DB, opts NewOpts) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{db: db, now: opts.Now}
+}
+
+// Open opens (creating if needed) the queue file at path with the schema applied.
+// Close the returned Store's DB when done.
+func Open(ctx context.Context, path string) (*Store, error) {
+	db, err := sqlitewal.Open(ctx, path, sqlitewal.Options{Migrations: Migrations})
+	if err != nil {
+		return nil, err
+	}
+	return New(db, NewOpts{}), nil
+}
+
+// DB returns the underlying database, for callers that run their own transactions.
+func (s *Store) DB() *sqlitewal.DB { return s.db }
+
+// Close closes the underlying database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// wrap names the operation in an error.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

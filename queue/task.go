@@ -1,0 +1,75 @@
+package queue
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// State is where a task is in its life.
+type State string
+
+// The states a task moves through: queued → running → succeeded | failed | cancelled,
+// and back to queued when a failed attempt will be retried or a lease expires.
+const (
+	Queued    State = "queued"
+	Running   State = "running"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+	Cancelled State = "cancelled"
+)
+
+// States lists every state in life order.
+var States = []State{Queued, Running, Succeeded, Failed, Cancelled}
+
+// Final reports whether a task in state s will not run again by itself.
+func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cancelled }
+
+// Task is one queued run of a job with its payload.
+type Task struct {
+	ID          int64
+	Job         string
+	Payload     json.RawMessage // as stored; may be invalid JSON if inserted through SQL
+	Queue       string
+	Priority    int
+	State       State
+	Attempt     int // attempts started so far, including a running one
+	MaxAttempts int // 0 in a stored row means "the worker's default"
+	Timeout     time.Duration
+	Group       string
+	RunAt       time.Time
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	LeaseUntil  time.Time
+	Worker      string
+	Duration    time.Duration // of the latest attempt
+	Result      []byte
+	Error       string
+	History     []Attempt
+}
+
+// Attempt is one run of a task, as kept in its history.
+type Attempt struct {
+	Attempt   int           `json:"attempt"`
+	StartedAt time.Time     `json:"-"`
+	Duration  time.Duration `json:"-"`
+	Error     string        `json:"error,omitempty"`
+	Outcome   string        `json:"outcome"` // succeeded, failed, timeout, lease_expired, released, cancelled
+
+	StartedMS  int64 `json:"started_at"`
+	DurationMS int64 `json:"duration_ms"`
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
