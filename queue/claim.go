@@ -1,12 +1,12 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"cmp"
 	"time"
 )
 
