@@ -127,3 +127,24 @@ type TimeoutError struct{ After time.Duration }
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("timeout after %s", e.After)
 }
+
+// Info describes the task a Func is running; InfoFrom reads it from the Func's context.
+type Info struct {
+	TaskID   int64
+	Job      string
+	Attempt  int
+	Deadline time.Time
+}
+
+type infoKey struct{}
+
+// WithInfo returns ctx carrying info, for the worker to pass to a Func.
+func WithInfo(ctx context.Context, info Info) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
+}
+
+// InfoFrom returns the task a Func is running, if ctx came from a worker.
+func InfoFrom(ctx context.Context) (Info, bool) {
+	info, ok := ctx.Value(infoKey{}).(Info)
+	return info, ok
+}

@@ -1,0 +1,212 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+// flushTimeout bounds the final write of outcomes after a stop.
+const flushTimeout = 10 * time.Second
+
+// loop is one drain: a coordinator goroutine (run) that alone talks to the
+// store, and Workers goroutines that only run tasks.
+type loop struct {
+	w      *Worker
+	opts   DrainOpts
+	flags  flags
+	feed   chan queue.Task    // claimed tasks waiting for a goroutine
+	done   chan queue.Outcome // outcomes waiting to be written
+	avgDur time.Duration      // moving average of task durations, sizes prefetch
+}
+
+func (w *Worker) newLoop(opts DrainOpts) *loop {
+	capacity := w.opts.Workers + w.opts.Prefetch
+	return &loop{
+		w:    w,
+		opts: opts,
+		feed: make(chan queue.Task, capacity),
+		done: make(chan queue.Outcome, capacity),
+	}
+}
+
+// want returns how many tasks to claim now, given how many are in flight.
+// Prefetch is sized so the claimed-but-waiting tasks are about 20 ms of work:
+// fast tasks get large batches, slow ones are left for other processes.
+func (l *loop) want(inflight int) int {
+	prefetch := l.w.opts.Workers
+	if l.avgDur > 0 {
+		prefetch = int(int64(l.w.opts.Workers) * int64(20*time.Millisecond) / int64(l.avgDur))
+	}
+	prefetch = min(max(prefetch, 0), l.w.opts.Prefetch)
+	return max(l.w.opts.Workers+prefetch-inflight, 0)
+}
+
+func (l *loop) observe(o queue.Outcome) {
+	d := max(o.Duration, time.Microsecond)
+	if l.avgDur == 0 {
+		l.avgDur = d
+		return
+	}
+	l.avgDur += (d - l.avgDur) / 16
+}
+
+func (l *loop) run(ctx context.Context) (Summary, error) {
+	w := l.w
+	start := time.Now()
+	var sum Summary
+
+	// Running tasks get a context that outlives ctx by the shutdown grace.
+	runCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	var wg sync.WaitGroup
+	for range w.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range l.feed {
+				l.done <- w.execute(runCtx, t, &l.flags)
+			}
+		}()
+	}
+
+	var (
+		pending   []queue.Outcome
+		inflight  int // claimed and not yet reported
+		claimed   int // in total
+		claiming  = true
+		exhausted bool // the last claim found fewer tasks than asked for
+		stopC     = ctx.Done()
+		graceC    <-chan time.Time
+		deadlineC <-chan time.Time
+		err       error
+	)
+	if l.opts.Deadline > 0 {
+		t := time.NewTimer(l.opts.Deadline)
+		defer t.Stop()
+		deadlineC = t.C
+	}
+	// Writes must go through during a graceful stop; the busy timeout bounds them.
+	wctx := context.WithoutCancel(ctx)
+	params := queue.ClaimParams{
+		Worker: w.opts.ID, Queues: w.opts.Queues, DefaultTimeout: w.opts.Timeout,
+		DefaultMaxAttempts: w.opts.MaxAttempts, LeaseMargin: w.opts.LeaseMargin,
+	}
+	for {
+		n := 0
+		if claiming {
+			n = l.want(inflight)
+			if l.opts.MaxTasks > 0 {
+				n = min(n, l.opts.MaxTasks-claimed)
+			}
+			if exhausted && len(pending) == 0 {
+				n = 0 // nothing new can have become due that is worth a write transaction
+			}
+		}
+		if n > 0 || len(pending) > 0 {
+			p := params
+			p.Limit = n
+			res, xerr := w.store.Exchange(wctx, pending, p)
+			if xerr != nil {
+				err = xerr
+				break
+			}
+			l.account(&sum, pending, res)
+			pending = pending[:0]
+			for _, t := range res.Claimed {
+				l.feed <- t
+			}
+			inflight += len(res.Claimed)
+			claimed += len(res.Claimed)
+			exhausted = len(res.Claimed) < n
+			if l.opts.MaxTasks > 0 && claimed >= l.opts.MaxTasks {
+				claiming = false
+			}
+		}
+		if inflight == 0 && (!claiming || exhausted) {
+			break
+		}
+		select {
+		case o := <-l.done:
+			before := len(pending)
+			pending = l.collect(append(pending, o))
+			inflight -= len(pending) - before
+		case <-stopC:
+			w.log.Info("stopping: no more claims, running tasks may finish", "grace", w.opts.ShutdownGrace, "running", inflight)
+			stopC, claiming = nil, false
+			l.flags.stopping.Store(true)
+			t := time.NewTimer(w.opts.ShutdownGrace)
+			defer t.Stop()
+			graceC = t.C
+		case <-graceC:
+			w.log.Warn("shutdown grace over: abandoning running tasks", "running", inflight)
+			graceC = nil
+			abandon()
+		case <-deadlineC:
+			w.log.Info("drain deadline reached: no more claims", "deadline", l.opts.Deadline)
+			deadlineC, claiming = nil, false
+		}
+	}
+
+	// Wind down: no goroutine may block on a send once we stop reading.
+	close(l.feed)
+	if err != nil {
+		abandon()
+	}
+	go func() { wg.Wait(); close(l.done) }()
+	for o := range l.done {
+		pending = append(pending, o)
+	}
+	if len(pending) > 0 {
+		fctx, cancel := context.WithTimeout(wctx, flushTimeout)
+		p := params
+		p.Limit = 0
+		res, ferr := w.store.Exchange(fctx, pending, p)
+		cancel()
+		if ferr != nil {
+			err = errors.Join(err, fmt.Errorf("write %d final outcomes (their tasks run again when their leases expire): %w", len(pending), ferr))
+		} else {
+			l.account(&sum, pending, res)
+		}
+	}
+	sum.Elapsed = time.Since(start)
+	return sum, err
+}
+
+// collect takes every outcome already waiting, without blocking, so one
+// transaction writes them all.
+func (l *loop) collect(pending []queue.Outcome) []queue.Outcome {
+	for {
+		select {
+		case o := <-l.done:
+			pending = append(pending, o)
+		default:
+			return pending
+		}
+	}
+}
+
+// account adds written outcomes to the summary and logs dropped ones.
+func (l *loop) account(sum *Summary, written []queue.Outcome, res queue.ExchangeResult) {
+	sum.Recovered += res.Recovered
+	if res.Recovered > 0 {
+		l.w.log.Warn("recovered tasks whose worker disappeared", "count", res.Recovered)
+	}
+	stale := make(map[int64]bool, len(res.Stale))
+	for _, o := range res.Stale {
+		stale[o.ID] = true
+		l.w.log.Warn("outcome dropped: the task's lease was taken over or it was cancelled",
+			KeyTaskID, o.ID, KeyAttempt, o.Attempt)
+	}
+	sum.Stale += len(res.Stale)
+	for _, o := range written {
+		l.observe(o)
+		if !stale[o.ID] {
+			sum.count(o)
+		}
+	}
+}

@@ -1,0 +1,170 @@
+// Package worker runs tasks: it claims them from the queue in batches, runs
+// each under its timeout on a fixed number of goroutines, and writes the
+// outcomes back in batches.
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/jobs"
+	"github.com/sluicehq/sluice/queue"
+)
+
+// Log attribute keys, used the same way everywhere.
+const (
+	KeyTaskID  = "task_id"
+	KeyJob     = "job"
+	KeyQueue   = "queue"
+	KeyAttempt = "attempt"
+	KeyErr     = "err"
+)
+
+// Store is what a Worker needs from the task store. *queue.Store implements
+// it; another backend only has to provide the same exchange.
+type Store interface {
+	Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.ClaimParams) (queue.ExchangeResult, error)
+}
+
+// Options configures a Worker. Zero fields take the defaults noted.
+type Options struct {
+	Workers       int           // tasks run at once; default 1
+	Queues        []string      // queues served; empty serves all
+	Timeout       time.Duration // for tasks stored without one; default 120s
+	LeaseMargin   time.Duration // lease = timeout + margin; default 60s
+	KillGrace     time.Duration // SIGTERM to SIGKILL for isolated jobs; part of the lease check
+	MaxAttempts   int           // for tasks stored without one; default 3
+	Backoff       Backoff
+	ShutdownGrace time.Duration // after a stop, how long running tasks may finish; default 30s
+	// Prefetch caps how many claimed tasks may wait for a free goroutine.
+	// The worker sizes the wait by measured task durations up to this cap.
+	// Default DefaultPrefetch.
+	Prefetch int
+	ID       string           // identifies this process's leases; default host-pid-random
+	Now      func() time.Time // clock for leases and retry times; default time.Now
+	Logger   *slog.Logger
+}
+
+// DefaultPrefetch is the default cap on claimed tasks waiting for a goroutine.
+const DefaultPrefetch = 512
+
+// Worker runs tasks from a Store.
+type Worker struct {
+	store Store
+	jobs  *jobs.Registry
+	opts  Options
+	log   *slog.Logger
+}
+
+// New returns a Worker; it starts nothing until Drain is called.
+func New(store Store, registry *jobs.Registry, opts Options) *Worker {
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 120 * time.Second
+	}
+	if opts.LeaseMargin <= 0 {
+		opts.LeaseMargin = 60 * time.Second
+	}
+	if opts.MaxAttempts < 1 {
+		opts.MaxAttempts = 3
+	}
+	if opts.Backoff.Base <= 0 {
+		opts.Backoff.Base = 10 * time.Second
+	}
+	if opts.Backoff.Max < opts.Backoff.Base {
+		opts.Backoff.Max = max(opts.Backoff.Base, time.Hour)
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 30 * time.Second
+	}
+	if opts.Prefetch <= 0 {
+		opts.Prefetch = DefaultPrefetch
+	}
+	if opts.ID == "" {
+		opts.ID = NewID()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{store: store, jobs: registry, opts: opts, log: opts.Logger.With("worker", opts.ID)}
+}
+
+// NewID returns a lease owner id that is unique across hosts and restarts.
+func NewID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// Summary counts what a drain did.
+type Summary struct {
+	Ran       int // attempts that ran to an outcome
+	Succeeded int
+	Failed    int // attempts that ended their task failed
+	Retried   int // failed attempts whose task will run again later
+	Released  int // tasks put back unstarted or unfinished at shutdown
+	Cancelled int
+	Stale     int // outcomes dropped because the task's lease had been taken over
+	Recovered int // tasks of dead workers whose expired leases were recovered
+	Elapsed   time.Duration
+}
+
+// Rate is attempts per second.
+func (s Summary) Rate() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Ran) / s.Elapsed.Seconds()
+}
+
+func (s *Summary) count(o queue.Outcome) {
+	switch o.Kind {
+	case queue.Succeed:
+		s.Ran++
+		s.Succeeded++
+	case queue.Fail:
+		s.Ran++
+		if o.RetryAt.IsZero() {
+			s.Failed++
+		} else {
+			s.Retried++
+		}
+	case queue.Release:
+		s.Released++
+	case queue.Cancel:
+		s.Cancelled++
+	}
+}
+
+// DrainOpts bounds a drain.
+type DrainOpts struct {
+	MaxTasks int           // stop claiming after this many tasks; 0 means no limit
+	Deadline time.Duration // stop claiming after this long; 0 means no deadline
+}
+
+// Drain runs every due task and returns when none is due and none is running,
+// after opts.MaxTasks, or at opts.Deadline. Cancelling ctx stops it the
+// graceful way: no more claims, unstarted tasks released, running tasks
+// given ShutdownGrace to finish and then abandoned (released); every outcome
+// is written before Drain returns.
+func (w *Worker) Drain(ctx context.Context, opts DrainOpts) (Summary, error) {
+	l := w.newLoop(opts)
+	return l.run(ctx)
+}
+
+// stopped is shared by the loop and its goroutines.
+type flags struct {
+	stopping atomic.Bool // no task may start any more
+}
