@@ -30,6 +30,7 @@ type Config struct {
 	MaxAttempts   int           `env:"MAX_ATTEMPTS" envDefault:"3" help:"default attempts per task, counting the first"`
 	BackoffBase   time.Duration `env:"BACKOFF_BASE" envDefault:"10s" help:"delay before the first retry; doubles with each attempt"`
 	BackoffMax    time.Duration `env:"BACKOFF_MAX" envDefault:"1h" help:"cap on the delay between retries"`
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"after SIGTERM/SIGINT, how long running tasks may finish before they are stopped and queued again"`
 	DrainDeadline time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
 	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
@@ -177,6 +178,9 @@ func (c Config) validate() []string {
 	}
 	if c.BackoffMax < c.BackoffBase {
 		p = append(p, fmt.Sprintf("SLUICE_BACKOFF_MAX=%s: must be at least SLUICE_BACKOFF_BASE (%s)", c.BackoffMax, c.BackoffBase))
+	}
+	if c.ShutdownGrace <= 0 {
+		p = append(p, fmt.Sprintf("SLUICE_SHUTDOWN_GRACE=%s: must be positive", c.ShutdownGrace))
 	}
 	if c.DrainDeadline < 0 {
 		p = append(p, fmt.Sprintf("SLUICE_DRAIN_DEADLINE=%s: must not be negative", c.DrainDeadline))

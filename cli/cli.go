@@ -1,0 +1,246 @@
+// Package cli implements the sluice command line: one file per subcommand,
+// each parsing its own flags and printing its own usage.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lmittmann/tint"
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/jobs"
+	"github.com/sluicehq/sluice/queue"
+)
+
+// Exit codes, as systemd units and container platforms rely on them.
+const (
+	ExitOK      = 0
+	ExitFailure = 1  // a runtime error: the database, a signal, ...
+	ExitUsage   = 2  // a bad command line
+	ExitConfig  = 78 // EX_CONFIG: a bad environment variable; restarting will not help
+)
+
+// UsageError is a bad command line; it exits with ExitUsage.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+
+// ExitCode maps an error returned by Main.Run to the process exit code.
+func ExitCode(err error) int {
+	var ue *UsageError
+	var ce *config.Error
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.As(err, &ce):
+		return ExitConfig
+	}
+	return ExitFailure
+}
+
+// PrintError writes err for a person: one problem per line.
+func PrintError(w io.Writer, err error) {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(w, "sluice: invalid configuration (%d problems):\n", len(ce.Problems))
+		for _, p := range ce.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+		return
+	}
+	fmt.Fprintf(w, "sluice: %v\n", err)
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(w, "Run 'sluice help' for usage.")
+	}
+}
+
+// Main is the sluice program. A Go program that registers its own handlers
+// can run the whole command line with them:
+//
+//	reg := jobs.NewRegistry()
+//	reg.Register("send_mail", sendMail)
+//	err := (&cli.Main{Jobs: reg, Environ: os.Environ(), ...}).Run(ctx, os.Args[1:])
+type Main struct {
+	Jobs    *jobs.Registry // Go handlers; nil means only the built-in jobs
+	Environ []string       // KEY=VALUE, as os.Environ returns
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, m *Main, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"drain", "run every due task, then exit", runDrain},
+		{"enqueue", "add a task to the queue", runEnqueue},
+		{"config", "print the effective configuration", runConfig},
+		{"version", "print the version", runVersion},
+		{"help", "show help for a command", runHelp},
+	}
+}
+
+// Run runs the subcommand named by args[0]. Cancelling ctx asks a running
+// drain to stop gracefully.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if m.Stdout == nil {
+		m.Stdout = io.Discard
+	}
+	if m.Stderr == nil {
+		m.Stderr = io.Discard
+	}
+	if m.Stdin == nil {
+		m.Stdin = strings.NewReader("")
+	}
+	if len(args) == 0 {
+		printUsage(m.Stderr)
+		return usagef("no command given")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		printUsage(m.Stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, m, args[1:])
+			if errors.Is(err, errHelp) {
+				return nil
+			}
+			return err
+		}
+	}
+	return usagef("unknown command %q", args[0])
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `Sluice drains a task queue kept in a SQLite file.
+
+Usage:
+  sluice <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Configuration comes from SLUICE_* environment variables only: see 'sluice config'.
+Run 'sluice help <command>' for a command's flags and examples.
+`)
+}
+
+// newFlagSet returns a FlagSet whose -h prints usage to stdout and whose
+// errors come back as UsageErrors instead of exiting.
+func newFlagSet(m *Main, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprint(m.Stdout, strings.TrimLeft(usage, "\n"))
+		fs.SetOutput(m.Stdout)
+		fmt.Fprintln(m.Stdout, "\nFlags:")
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses args; -h prints usage and returns errHelp.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp): // Parse already printed the usage
+		return errHelp
+	case err != nil:
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	return nil
+}
+
+// errHelp ends a command that printed its help; Run turns it into success.
+var errHelp = errors.New("help shown")
+
+// env is what most commands need: the configuration, a logger and the jobs.
+type env struct {
+	cfg  config.Config
+	log  *slog.Logger
+	jobs *jobs.Registry
+}
+
+func (m *Main) env() (*env, error) {
+	cfg, err := config.Parse(m.Environ)
+	if err != nil {
+		return nil, err
+	}
+	reg := m.Jobs
+	if reg == nil {
+		reg = jobs.NewRegistry()
+	}
+	return &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg}, nil
+}
+
+func (e *env) openStore(ctx context.Context) (*queue.Store, error) {
+	return queue.Open(ctx, e.cfg.DB)
+}
+
+// newLogger builds the one logger: tint for a person at a terminal, JSON for machines.
+func newLogger(cfg config.Config, w io.Writer, environ []string) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	terminal := isTerminal(w)
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if terminal {
+			format = "text"
+		}
+	}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText}))
+	}
+	noColor := !terminal || lookup(environ, "NO_COLOR") != ""
+	return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, NoColor: noColor, TimeFormat: time.TimeOnly}))
+}
+
+// durationsAsText writes durations as "1.5s" rather than nanoseconds.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func lookup(environ []string, key string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/worker"
+)
+
+const drainUsage = `
+Usage: sluice drain [flags]
+
+Runs every task that is due, writes each outcome back, and exits when none
+is due and none is running. For a systemd timer, a scheduled Machine, a
+Kubernetes CronJob, or by hand.
+
+SIGTERM or SIGINT stops claiming, lets running tasks finish within
+SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
+at once; leases bring back whatever was running.
+
+Examples:
+  sluice drain
+  sluice drain -max-tasks 100
+  SLUICE_WORKERS=8 SLUICE_DB=/var/lib/sluice/sluice.db sluice drain
+`
+
+func runDrain(ctx context.Context, m *Main, args []string) error {
+	fs := newFlagSet(m, "drain", drainUsage)
+	maxTasks := fs.Int("max-tasks", 0, "stop after claiming this many tasks (0: no limit)")
+	deadline := fs.Duration("deadline", 0, "stop claiming after this long (default SLUICE_DRAIN_DEADLINE; 0: none)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("drain takes no arguments, got %q", fs.Args())
+	}
+	if *maxTasks < 0 {
+		return usagef("-max-tasks %d: must not be negative", *maxTasks)
+	}
+	if *deadline < 0 {
+		return usagef("-deadline %s: must not be negative", *deadline)
+	}
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	if *deadline == 0 {
+		*deadline = e.cfg.DrainDeadline
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	w := worker.New(store, e.jobs, e.workerOptions())
+	sum, err := w.Drain(ctx, worker.DrainOpts{MaxTasks: *maxTasks, Deadline: *deadline})
+	err = errors.Join(err, store.Close())
+	printSummary(m, sum)
+	if err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	return nil
+}
+
+func (e *env) workerOptions() worker.Options {
+	c := e.cfg
+	return worker.Options{
+		Workers:       c.Workers,
+		Queues:        c.Queues,
+		Timeout:       c.Timeout,
+		LeaseMargin:   c.LeaseMargin(),
+		KillGrace:     c.KillGrace,
+		MaxAttempts:   c.MaxAttempts,
+		Backoff:       worker.Backoff{Base: c.BackoffBase, Max: c.BackoffMax},
+		ShutdownGrace: c.ShutdownGrace,
+		Logger:        e.log,
+	}
+}
+
+func printSummary(m *Main, s worker.Summary) {
+	fmt.Fprintf(m.Stdout, "drained: %d ran, %d succeeded, %d failed, %d retried later", s.Ran, s.Succeeded, s.Failed, s.Retried)
+	if s.Released > 0 {
+		fmt.Fprintf(m.Stdout, ", %d released", s.Released)
+	}
+	if s.Recovered > 0 {
+		fmt.Fprintf(m.Stdout, ", %d recovered from dead workers", s.Recovered)
+	}
+	if s.Stale > 0 {
+		fmt.Fprintf(m.Stdout, ", %d stale outcomes dropped", s.Stale)
+	}
+	fmt.Fprintf(m.Stdout, " in %s (%.0f tasks/s)\n", s.Elapsed.Round(time.Millisecond), s.Rate())
+}

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+const enqueueUsage = `
+Usage: sluice enqueue [flags] JOB [PAYLOAD]
+
+Adds one task for JOB and prints its id. PAYLOAD is JSON; "-" reads it from
+standard input; without it the payload is {}. JOB must be a job this binary
+knows (see 'sluice config' for the list).
+
+Examples:
+  sluice enqueue echo_test '{"hello":"world"}'
+  sluice enqueue -queue mail -priority 5 send_mail '{"to":"a@example.com"}'
+  sluice enqueue -delay 10m -max-attempts 5 -timeout 30s report < payload.json -
+  sluice enqueue -at 2026-12-01T08:00:00Z monthly_invoice '{}'
+`
+
+func runEnqueue(ctx context.Context, m *Main, args []string) error {
+	fs := newFlagSet(m, "enqueue", enqueueUsage)
+	var p queue.EnqueueParams
+	fs.StringVar(&p.Queue, "queue", queue.DefaultQueue, "queue `name`")
+	fs.IntVar(&p.Priority, "priority", 0, "priority, 0 or more; higher runs first")
+	delay := fs.Duration("delay", 0, "run no earlier than this long from now")
+	at := fs.String("at", "", "run no earlier than this RFC 3339 `time`")
+	fs.IntVar(&p.MaxAttempts, "max-attempts", 0, "attempts before the task fails for good (default SLUICE_MAX_ATTEMPTS)")
+	fs.DurationVar(&p.Timeout, "timeout", 0, "hard timeout of each attempt (default SLUICE_TIMEOUT)")
+	fs.StringVar(&p.Group, "group", "", "group `name`, to follow related tasks together")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() == 0:
+		return usagef("enqueue: missing JOB")
+	case fs.NArg() > 2:
+		return usagef("enqueue: too many arguments %q (quote the payload)", fs.Args()[2:])
+	case *delay < 0:
+		return usagef("enqueue: -delay %s must not be negative", *delay)
+	case *delay > 0 && *at != "":
+		return usagef("enqueue: -delay and -at cannot be used together")
+	}
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return usagef("enqueue: -at %q: want an RFC 3339 time such as 2026-12-01T08:00:00Z", *at)
+		}
+		p.RunAt = t
+	}
+	if *delay > 0 {
+		p.RunAt = time.Now().Add(*delay)
+	}
+	p.Job = fs.Arg(0)
+	switch payload := fs.Arg(1); payload {
+	case "-":
+		b, err := io.ReadAll(m.Stdin)
+		if err != nil {
+			return fmt.Errorf("enqueue: read payload from stdin: %w", err)
+		}
+		p.Payload = b
+	default:
+		p.Payload = []byte(payload)
+	}
+
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	if _, err := e.jobs.Lookup(p.Job); err != nil {
+		return usagef("enqueue: %v", err)
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	id, err := store.Enqueue(ctx, p)
+	if errors.Is(err, queue.ErrInvalid) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, id)
+	return nil
+}
