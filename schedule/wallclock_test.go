@@ -42,8 +42,8 @@ func TestWallTime(t *testing.T) {
 }
 
 type fields struct {
-	year                        int
-	month                       time.Month
+	year                      int
+	month                     time.Month
 	day, hour, min, sec, nsec int
 }
 
