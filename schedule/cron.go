@@ -52,6 +52,11 @@ func parseCron(line string, start time.Time, loc *time.Location) (sequence, erro
 		if name == "" {
 			return fail(fmt.Errorf("%s needs a zone name", prefix))
 		}
+		if name == "Local" {
+			// time.Local is whatever zone the host runs in: the same line
+			// would fire at different times on different machines.
+			return fail(fmt.Errorf("%sLocal depends on the host's zone; name a zone such as Europe/Berlin", prefix))
+		}
 		zone, err := time.LoadLocation(name)
 		if err != nil {
 			return fail(fmt.Errorf("time zone: %w", err))
