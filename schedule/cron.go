@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -38,7 +39,7 @@ func parseCron(line string, start time.Time, loc *time.Location) (sequence, erro
 
 	rest := strings.TrimSpace(line)
 	if rest == "" {
-		return fail(fmt.Errorf("empty"))
+		return fail(errors.New("empty"))
 	}
 
 	// Read the zone prefix here rather than in robfig/cron, which panics on
