@@ -48,23 +48,36 @@ func testJobs() *jobs.Registry {
 				return nil, ctx.Err()
 			}
 		}
-		f, err := os.OpenFile(os.Getenv("RECORD_FILE"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		// One write with O_APPEND: lines from concurrent processes never interleave.
-		_, err = fmt.Fprintf(f, "%d %d\n", info.TaskID, info.Attempt)
-		return nil, err
+		return nil, appendLine(os.Getenv("RECORD_FILE"), fmt.Sprintf("%d %d", info.TaskID, info.Attempt))
+	})
+	reg.Register("ignore", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
+		// Ignores its context entirely, as a badly written handler would.
+		os.WriteFile(os.Getenv("PID_FILE"), []byte(strconv.Itoa(os.Getpid())), 0o600)
+		select {}
 	})
 	reg.Register("hang", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
 		if os.Getenv("HANG") == "1" {
+			if f := os.Getenv("STARTED_FILE"); f != "" {
+				appendLine(f, "started")
+			}
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}
 		return []byte(`"finished"`), nil
 	})
 	return reg
+}
+
+// appendLine appends one line with a single O_APPEND write, so lines from
+// concurrent processes never interleave.
+func appendLine(path, line string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(line + "\n")
+	return err
 }
 
 // sluice returns a command running this test binary as sluice on db.
@@ -150,8 +163,18 @@ func TestDrainTenThousandEchoTasks(t *testing.T) {
 	}
 }
 
-func TestTwoDrainsRunEveryTaskOnce(t *testing.T) {
-	const n = 2000
+// TestConcurrentDrainsRunEveryTaskOnce starts several drains together on one
+// file: every task runs exactly once (each run is recorded outside the queue)
+// and no "database is locked" error surfaces.
+func TestConcurrentDrainsRunEveryTaskOnce(t *testing.T) {
+	for _, tt := range []struct{ procs, tasks int }{{2, 2000}, {4, volume}} {
+		t.Run(fmt.Sprintf("%d processes %d tasks", tt.procs, tt.tasks), func(t *testing.T) {
+			concurrentDrains(t, tt.procs, tt.tasks)
+		})
+	}
+}
+
+func concurrentDrains(t *testing.T, procs, n int) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sluice.db")
 	record := filepath.Join(dir, "runs.txt")
@@ -159,16 +182,16 @@ func TestTwoDrainsRunEveryTaskOnce(t *testing.T) {
 	enqueueN(t, s, n, "record", func(int) string { return `{}` })
 
 	var wg sync.WaitGroup
-	stderrs := make([]bytes.Buffer, 2)
-	errs := make([]error, 2)
-	for i := range 2 {
+	stderrs := make([]bytes.Buffer, procs)
+	errs := make([]error, procs)
+	for i := range procs {
 		cmd := sluice(t, path, []string{"RECORD_FILE=" + record, "SLUICE_WORKERS=4"}, "drain")
 		cmd.Stderr = &stderrs[i]
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = cmd.Run() }()
 	}
 	wg.Wait()
-	for i := range 2 {
+	for i := range procs {
 		if errs[i] != nil {
 			t.Fatalf("drain %d: %v\n%s", i, errs[i], stderrs[i].String())
 		}
