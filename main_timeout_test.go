@@ -275,3 +275,91 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestCancelRunningTask cancels a running command from another process: the
+// draining process notices, kills it, and the task ends cancelled.
+func TestCancelRunningTask(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.db")
+	s := openStore(t, path)
+	env := []string{`SLUICE_EXEC_SLEEPY=["sh","-c","echo $$ > ` + dir + `/pid; exec sleep 1000"]`}
+	out, _ := mustRun(t, sluice(t, path, env, "enqueue", "sleepy"))
+	id := strings.TrimSpace(out)
+	queued, _ := mustRun(t, sluice(t, path, env, "enqueue", "sleepy"))
+
+	drain := sluice(t, path, append(env, "SLUICE_WORKERS=1"), "drain")
+	if err := drain.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the command to start", 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "pid"))
+		return err == nil
+	})
+	out, _ = mustRun(t, sluice(t, path, env, "cancel", id, strings.TrimSpace(queued)))
+	if !strings.Contains(out, id+": cancelled; its worker stops it") {
+		t.Errorf("cancel said: %s", out)
+	}
+	if err := waitExit(t, drain, 15*time.Second); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	n, _ := strconv.ParseInt(id, 10, 64)
+	task, _ := s.Get(context.Background(), n)
+	if task.State != queue.Cancelled || task.Error != queue.CancelledError {
+		t.Errorf("task = %s %q", task.State, task.Error)
+	}
+	if left := liveInGroup(readPID(t, filepath.Join(dir, "pid"))); len(left) > 0 {
+		t.Errorf("the cancelled command is still running: %v", left)
+	}
+	// Cancelling a finished task is refused, and says why.
+	cmd := sluice(t, path, env, "cancel", id)
+	msg, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(msg), "already finished (it cancelled)") {
+		t.Errorf("second cancel: exit %d %s", cmd.ProcessState.ExitCode(), msg)
+	}
+}
+
+// TestDiskFull puts the database on a tiny tmpfs, fills the disk, and
+// drains: the drain reports the full disk and exits non-zero; once space is
+// freed a new drain completes every task.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("skipped: cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	path := filepath.Join(dir, "sluice.db")
+	s := openStore(t, path)
+	enqueueN(t, s, 500, "echo_test", func(i int) string { return fmt.Sprintf(`{"i":%d,"pad":"%0200d"}`, i, i) })
+	s.DB().Write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break // the disk is full
+		}
+	}
+	f.Close()
+
+	cmd := sluice(t, path, []string{"SLUICE_TIMEOUT=1s", "SLUICE_RETRY=1500ms", "SLUICE_KILL_GRACE=0s"}, "drain")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("drain on a full disk succeeded:\n%s", out)
+	}
+	if !strings.Contains(string(out), "full") {
+		t.Errorf("drain output does not say the disk is full:\n%s", out)
+	}
+
+	os.Remove(filler)
+	drainUntil(t, s, path, []string{"SLUICE_TIMEOUT=1s", "SLUICE_RETRY=1500ms", "SLUICE_KILL_GRACE=0s"}, time.Minute)
+	if got := queryInt(t, s.DB().Read, "SELECT count(*) FROM tasks WHERE state = 'succeeded' AND result = payload"); got != 500 {
+		t.Errorf("succeeded = %d; want 500", got)
+	}
+}
