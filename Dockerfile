@@ -10,6 +10,10 @@
 #
 # --stop-timeout (seconds) must exceed SLUICE_SHUTDOWN_GRACE, as TimeoutStopSec,
 # kill_timeout and terminationGracePeriodSeconds do in the other deploy files.
+#
+# Exec jobs (SLUICE_EXEC_<NAME>) run programs directly, and this image has none
+# but /sluice: build FROM it and COPY your (static) programs in, or copy /sluice
+# into an image that has them.
 
 ARG GO_VERSION=1.26
 

@@ -195,6 +195,28 @@ func TestSIGTERM(t *testing.T) {
 		t.Logf("stopped with %d of %d tasks done", c[queue.Succeeded], n)
 	})
 
+	// A command still running at SIGTERM finishes within SLUICE_SHUTDOWN_GRACE
+	// (150s in the shipped env) and is recorded as succeeded; then exit 0.
+	t.Run("drain waits for a running command", func(t *testing.T) {
+		sleep, err := exec.LookPath("sleep")
+		if err != nil {
+			t.Skip("no sleep program to run as a slow exec job")
+		}
+		dir := t.TempDir()
+		db := filepath.Join(dir, "sluice.db")
+		env := unitEnv(t, dir, `SLUICE_EXEC_NAP=["`+sleep+`","1"]`)
+		if code, out := runSluice(t, env, "enqueue", "nap"); code != exitOK {
+			t.Fatalf("enqueue: exit %d\n%s", code, out)
+		}
+		code, out := stopWithSIGTERM(t, env, func() bool { return counts(t, db)[queue.Running] == 1 }, "drain")
+		if code != exitOK {
+			t.Errorf("drain after SIGTERM: exit %d, want 0\n%s", code, out)
+		}
+		if c := counts(t, db); c[queue.Succeeded] != 1 {
+			t.Errorf("after SIGTERM: %v; want the running command to finish and succeed\n%s", c, out)
+		}
+	})
+
 	t.Run("run", func(t *testing.T) {
 		bin := sluiceBinary(t)
 		help, _ := exec.Command(bin, "help", "run").CombinedOutput()

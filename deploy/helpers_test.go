@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -30,14 +31,21 @@ func readFile(tb testing.TB, path string) []byte {
 }
 
 // parseEnvFile reads KEY=VALUE lines as systemd's EnvironmentFile= and
-// docker's --env-file accept them: blank lines and # comments are skipped.
-// Quotes are refused, since the two tools treat them differently.
-func parseEnvFile(tb testing.TB, path string) []string {
+// docker's --env-file both read them: blank lines and # comments are skipped.
+// A value that starts with a quote, or holds a backslash, is refused: systemd
+// strips or interprets those, docker keeps them, so the file would mean two
+// things. Quotes inside a value (a JSON array) are literal to both.
+// With examples, commented-out "# SLUICE_X=..." lines are read as settings too,
+// so the examples in the file are checked like the rest.
+func parseEnvFile(tb testing.TB, path string, examples ...bool) []string {
 	tb.Helper()
 	var environ []string
 	sc := bufio.NewScanner(bytes.NewReader(readFile(tb, path)))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
+		if len(examples) > 0 && examples[0] && exampleLine.MatchString(line) {
+			line = strings.TrimPrefix(line, "# ")
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -45,13 +53,16 @@ func parseEnvFile(tb testing.TB, path string) []string {
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
 			tb.Fatalf("%s:%d: want KEY=VALUE, got %q", path, n, line)
 		}
-		if strings.ContainsAny(v, `"'`) {
-			tb.Fatalf("%s:%d: %s: quotes mean different things to systemd and docker; leave them out", path, n, k)
+		if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "'") || strings.Contains(v, `\`) {
+			tb.Fatalf("%s:%d: %s: a leading quote or a backslash means different things to systemd and docker", path, n, k)
 		}
 		environ = append(environ, k+"="+v)
 	}
 	return environ
 }
+
+// exampleLine is a commented-out setting: "# SLUICE_NAME=value", no spaces.
+var exampleLine = regexp.MustCompile(`^# SLUICE_[A-Z0-9_]+=\S+$`)
 
 // mustConfig parses environ as Sluice would, failing the test on any problem
 // (a misspelt name, a bad value, RETRY not above TIMEOUT + KILL_GRACE, ...).

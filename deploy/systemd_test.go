@@ -301,3 +301,13 @@ func TestSystemdAnalyze(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvFileExamples checks the commented-out examples in sluice.env too, so
+// copying one in cannot bring a typo.
+func TestEnvFileExamples(t *testing.T) {
+	env := parseEnvFile(t, filepath.Join(systemdDir, "sluice.env"), true)
+	cfg := mustConfig(t, "sluice.env with its examples", env)
+	if len(cfg.Exec) == 0 {
+		t.Error("sluice.env shows no SLUICE_EXEC_ example")
+	}
+}
