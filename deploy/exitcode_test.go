@@ -94,34 +94,33 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-// enqueueEcho adds n echo_test tasks to the database at path.
-func enqueueEcho(t *testing.T, path string, n int) {
+// openStore opens the queue at path for the test's own reads and writes.
+func openStore(t *testing.T, path string) *queue.Store {
 	t.Helper()
-	ctx := context.Background()
-	s, err := queue.Open(ctx, path)
+	s, err := queue.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// enqueueEcho adds n echo_test tasks.
+func enqueueEcho(t *testing.T, s *queue.Store, n int) {
+	t.Helper()
 	ps := make([]queue.EnqueueParams, n)
 	for i := range ps {
 		ps[i] = queue.EnqueueParams{Job: "echo_test", Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
 	}
-	if _, err := s.EnqueueMany(ctx, ps); err != nil {
+	if _, err := s.EnqueueMany(context.Background(), ps); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// counts reads the task counts from the database at path.
-func counts(t *testing.T, path string) map[queue.State]int {
+// counts returns how many tasks are in each state.
+func counts(t *testing.T, s *queue.Store) map[queue.State]int {
 	t.Helper()
-	ctx := context.Background()
-	s, err := queue.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	c, err := s.Counts(ctx)
+	c, err := s.Counts(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,17 +177,17 @@ func stopWithSIGTERM(t *testing.T, env []string, ready func() bool, args ...stri
 func TestSIGTERM(t *testing.T) {
 	t.Run("drain", func(t *testing.T) {
 		dir := t.TempDir()
-		db := filepath.Join(dir, "sluice.db")
+		store := openStore(t, filepath.Join(dir, "sluice.db"))
 		n := 20000
-		if testing.Short() {
+		if testing.Short() || raceEnabled {
 			n = 2000
 		}
-		enqueueEcho(t, db, n)
-		code, out := stopWithSIGTERM(t, unitEnv(t, dir), func() bool { return counts(t, db)[queue.Succeeded] > 0 }, "drain")
+		enqueueEcho(t, store, n)
+		code, out := stopWithSIGTERM(t, unitEnv(t, dir), func() bool { return counts(t, store)[queue.Succeeded] > 0 }, "drain")
 		if code != exitOK {
 			t.Errorf("drain after SIGTERM: exit %d, want 0\n%s", code, out)
 		}
-		c := counts(t, db)
+		c := counts(t, store)
 		if c[queue.Running] != 0 || c[queue.Queued]+c[queue.Succeeded] != n {
 			t.Errorf("after SIGTERM: %v; want nothing running and every task queued or succeeded", c)
 		}
@@ -203,16 +202,16 @@ func TestSIGTERM(t *testing.T) {
 			t.Skip("no sleep program to run as a slow exec job")
 		}
 		dir := t.TempDir()
-		db := filepath.Join(dir, "sluice.db")
+		store := openStore(t, filepath.Join(dir, "sluice.db"))
 		env := unitEnv(t, dir, `SLUICE_EXEC_NAP=["`+sleep+`","1"]`)
 		if code, out := runSluice(t, env, "enqueue", "nap"); code != exitOK {
 			t.Fatalf("enqueue: exit %d\n%s", code, out)
 		}
-		code, out := stopWithSIGTERM(t, env, func() bool { return counts(t, db)[queue.Running] == 1 }, "drain")
+		code, out := stopWithSIGTERM(t, env, func() bool { return counts(t, store)[queue.Running] == 1 }, "drain")
 		if code != exitOK {
 			t.Errorf("drain after SIGTERM: exit %d, want 0\n%s", code, out)
 		}
-		if c := counts(t, db); c[queue.Succeeded] != 1 {
+		if c := counts(t, store); c[queue.Succeeded] != 1 {
 			t.Errorf("after SIGTERM: %v; want the running command to finish and succeed\n%s", c, out)
 		}
 	})
@@ -224,13 +223,13 @@ func TestSIGTERM(t *testing.T) {
 			t.Skip(`skipped: this binary has no "run" command yet ("sluice help run": unknown command); it comes with issue 4`)
 		}
 		dir := t.TempDir()
-		db := filepath.Join(dir, "sluice.db")
-		enqueueEcho(t, db, 10)
-		code, out := stopWithSIGTERM(t, unitEnv(t, dir), func() bool { return counts(t, db)[queue.Succeeded] == 10 }, "run")
+		store := openStore(t, filepath.Join(dir, "sluice.db"))
+		enqueueEcho(t, store, 10)
+		code, out := stopWithSIGTERM(t, unitEnv(t, dir), func() bool { return counts(t, store)[queue.Succeeded] == 10 }, "run")
 		if code != exitOK {
 			t.Errorf("run after SIGTERM: exit %d, want 0\n%s", code, out)
 		}
-		if c := counts(t, db); c[queue.Running] != 0 {
+		if c := counts(t, store); c[queue.Running] != 0 {
 			t.Errorf("after SIGTERM: %v; want nothing running", c)
 		}
 	})
