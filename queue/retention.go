@@ -1,0 +1,109 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DefaultPruneBatch is how many tasks Prune deletes per write transaction:
+// small enough that a claim waiting for the write lock waits milliseconds.
+const DefaultPruneBatch = 500
+
+// Keep bounds how many finished tasks of one state are kept. A task goes
+// when it finished longer than Age ago, or when it is not among the newest
+// Count. A zero field sets no limit; the zero Keep keeps everything.
+type Keep struct {
+	Age   time.Duration
+	Count int
+}
+
+// IsZero reports whether k keeps everything.
+func (k Keep) IsZero() bool { return k.Age <= 0 && k.Count <= 0 }
+
+// Pruned counts what Prune deleted.
+type Pruned struct {
+	Deleted int
+	Batches int // write transactions that deleted something
+}
+
+// Prune deletes the tasks in final state st that k does not keep, oldest
+// first, at most batch (default DefaultPruneBatch) per write transaction,
+// so workers keep claiming in between. It stops early, returning what it
+// did and ctx's error, when ctx ends. Age is measured on the store's clock.
+func (s *Store) Prune(ctx context.Context, st State, k Keep, batch int) (Pruned, error) {
+	var p Pruned
+	if !st.Final() {
+		return p, fmt.Errorf("prune: %w: state %q is not final (want succeeded, failed or cancelled)", ErrInvalid, st)
+	}
+	if batch <= 0 {
+		batch = DefaultPruneBatch
+	}
+	if k.Age > 0 {
+		cutoff := s.now().Add(-k.Age).UnixMilli()
+		err := s.deleteBatches(ctx, &p, `DELETE FROM tasks WHERE id IN (
+			SELECT id FROM tasks WHERE state = ?1 AND finished_at < ?2 ORDER BY finished_at, id LIMIT ?3)`,
+			string(st), cutoff, batch)
+		if err != nil {
+			return p, fmt.Errorf("prune %s tasks older than %s: %w", st, k.Age, err)
+		}
+	}
+	if k.Count > 0 {
+		// The Count-th newest task marks the line: everything older goes.
+		// Tasks finishing meanwhile are newer, so the line stays right.
+		var (
+			at sql.NullInt64
+			id int64
+		)
+		err := s.readTx(ctx, func(tx *sql.Tx) error {
+			return tx.QueryRowContext(ctx, `SELECT finished_at, id FROM tasks WHERE state = ?
+				ORDER BY finished_at DESC, id DESC LIMIT 1 OFFSET ?`, string(st), k.Count-1).Scan(&at, &id)
+		})
+		if errors.Is(err, sql.ErrNoRows) {
+			return p, nil // Count or fewer: nothing to do
+		}
+		if err != nil {
+			return p, fmt.Errorf("prune %s tasks beyond the newest %d: %w", st, k.Count, err)
+		}
+		q := `DELETE FROM tasks WHERE id IN (
+			SELECT id FROM tasks WHERE state = ?1 AND (finished_at IS NULL OR finished_at < ?2 OR (finished_at = ?2 AND id < ?3))
+			ORDER BY finished_at, id LIMIT ?4)`
+		if !at.Valid { // the line is among tasks without a finish time, which sort first
+			q = `DELETE FROM tasks WHERE id IN (
+				SELECT id FROM tasks WHERE state = ?1 AND finished_at IS NULL AND id < ?3 AND ?2 IS NULL
+				ORDER BY finished_at, id LIMIT ?4)`
+		}
+		if err := s.deleteBatches(ctx, &p, q, string(st), at, id, batch); err != nil {
+			return p, fmt.Errorf("prune %s tasks beyond the newest %d: %w", st, k.Count, err)
+		}
+	}
+	return p, nil
+}
+
+// deleteBatches runs a DELETE whose last argument is its batch size until it
+// deletes fewer rows than that. Each run is its own transaction.
+func (s *Store) deleteBatches(ctx context.Context, p *Pruned, q string, args ...any) error {
+	batch := args[len(args)-1].(int)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := s.db.Write.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			p.Deleted += int(n)
+			p.Batches++
+		}
+		if n < int64(batch) {
+			return nil
+		}
+	}
+}

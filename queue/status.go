@@ -1,0 +1,145 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// StatusRunningLimit caps the running tasks a Status lists (all are counted).
+const StatusRunningLimit = 20
+
+// Status is a snapshot of the whole queue, taken in one read transaction.
+type Status struct {
+	Now    time.Time
+	Queues []QueueStatus // by name
+	// Running lists the running tasks that started first, up to StatusRunningLimit,
+	// with their worker and lease (no payload, result or history).
+	Running []Task
+	// FailedLastHour and FailedLastDay count tasks that ended failed in the
+	// hour and the day before Now.
+	FailedLastHour int
+	FailedLastDay  int
+	// DonePerMinute counts tasks that reached a final state in each of the 60
+	// minutes before Now, oldest minute first.
+	DonePerMinute [60]int
+}
+
+// QueueStatus counts one queue's tasks by state.
+type QueueStatus struct {
+	Queue  string
+	Counts map[State]int // every state is present
+	// OldestDue is the run_at of the queue's longest-waiting due task; zero when none is due.
+	OldestDue time.Time
+}
+
+// Wait is how long the queue's oldest due task has waited at now; 0 when none is due.
+func (q QueueStatus) Wait(now time.Time) time.Duration {
+	if q.OldestDue.IsZero() {
+		return 0
+	}
+	return max(now.Sub(q.OldestDue), 0)
+}
+
+// Status reads the queue's state at the store's clock.
+func (s *Store) Status(ctx context.Context) (Status, error) {
+	now := s.now()
+	st := Status{Now: now}
+	nowMS := now.UnixMilli()
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		byQueue := map[string]int{}
+		rows, err := tx.QueryContext(ctx, `SELECT queue, state, count(*) FROM tasks GROUP BY queue, state ORDER BY queue`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				q, state string
+				n        int
+			)
+			if err := rows.Scan(&q, &state, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			i, ok := byQueue[q]
+			if !ok {
+				i = len(st.Queues)
+				byQueue[q] = i
+				st.Queues = append(st.Queues, QueueStatus{Queue: q, Counts: zeroCounts()})
+			}
+			st.Queues[i].Counts[State(state)] += n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
+		rows, err = tx.QueryContext(ctx, `SELECT queue, min(run_at) FROM tasks
+			WHERE state = 'queued' AND run_at <= ? GROUP BY queue`, nowMS)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				q     string
+				runAt int64
+			)
+			if err := rows.Scan(&q, &runAt); err != nil {
+				rows.Close()
+				return err
+			}
+			if i, ok := byQueue[q]; ok {
+				st.Queues[i].OldestDue = fromMS(runAt)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
+		rows, err = tx.QueryContext(ctx, "SELECT "+listColumns+
+			" FROM tasks WHERE state = 'running' ORDER BY started_at, id LIMIT ?", StatusRunningLimit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			t, err := scanTask(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			t.Payload = nil
+			st.Running = append(st.Running, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
+		hour, day := nowMS-time.Hour.Milliseconds(), nowMS-24*time.Hour.Milliseconds()
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE finished_at >= ?1), count(*)
+			FROM tasks WHERE state = 'failed' AND finished_at >= ?2 AND finished_at <= ?3`, hour, day, nowMS,
+		).Scan(&st.FailedLastHour, &st.FailedLastDay); err != nil {
+			return err
+		}
+
+		rows, err = tx.QueryContext(ctx, `SELECT (finished_at - ?1) / 60000, count(*) FROM tasks
+			WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at >= ?1 AND finished_at < ?2
+			GROUP BY 1`, nowMS-time.Hour.Milliseconds(), nowMS)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var minute, n int
+			if err := rows.Scan(&minute, &n); err != nil {
+				return err
+			}
+			if minute >= 0 && minute < len(st.DonePerMinute) {
+				st.DonePerMinute[minute] = n
+			}
+		}
+		return rows.Err()
+	})
+	return st, wrap("read status", err)
+}
