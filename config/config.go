@@ -39,6 +39,8 @@ type Config struct {
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"after SIGTERM/SIGINT, how long running tasks may finish before they are stopped and queued again"`
 	DrainDeadline time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
 	Isolation     string        `env:"ISOLATION" envDefault:"inprocess" help:"where Go handlers run: inprocess, or process (a child process killed at the timeout)"`
+	KeepSucceeded Keep          `env:"KEEP_SUCCEEDED" envDefault:"7d" help:"succeeded tasks kept: an age (7d, 36h), a count (10000), both (7d,10000) or forever; drain removes the rest"`
+	KeepFailed    Keep          `env:"KEEP_FAILED" envDefault:"30d" help:"failed and cancelled tasks kept (each state on its own), same form as KEEP_SUCCEEDED"`
 	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
 
@@ -97,6 +99,7 @@ func describe(err error, vars map[string]string) string {
 		want := map[string]string{
 			"int":           "a whole number",
 			"time.Duration": "a duration such as 90s, 5m or 1h30m",
+			"config.Keep":   "an age such as 7d or 36h, a count such as 10000, both (7d,10000) or forever",
 		}[pe.Type.String()]
 		if want == "" {
 			want = "a value of type " + pe.Type.String()
@@ -254,8 +257,8 @@ func format(v any) string {
 	switch v := v.(type) {
 	case []string:
 		return strings.Join(v, ",")
-	case time.Duration:
-		return v.String()
+	case time.Duration, Keep:
+		return fmt.Sprint(v)
 	default:
 		return fmt.Sprint(v)
 	}

@@ -26,7 +26,7 @@ func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
 const taskColumns = `id, job, payload, queue, priority, state, attempt, coalesce(max_attempts, 0),
     coalesce(timeout_ms, 0), coalesce(task_group, ''), run_at, created_at, coalesce(started_at, 0),
     coalesce(finished_at, 0), coalesce(lease_until, 0), coalesce(worker, ''), coalesce(duration_ms, 0),
-    result, coalesce(error, ''), history`
+    result, coalesce(error, ''), history, coalesce(unique_key, '')`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -41,7 +41,7 @@ func scanTask(row scanner) (Task, error) {
 	)
 	err := row.Scan(&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &state, &t.Attempt, &t.MaxAttempts,
 		&timeoutMS, &t.Group, &runAt, &created, &started, &finish, &lease, &t.Worker, &duration,
-		&result, &t.Error, &history)
+		&result, &t.Error, &history, &t.UniqueKey)
 	if err != nil {
 		return t, err
 	}

@@ -36,6 +36,7 @@ type Task struct {
 	MaxAttempts int // 0 in a stored row means "the worker's default"
 	Timeout     time.Duration
 	Group       string
+	UniqueKey   string // see EnqueueParams.UniqueKey
 	RunAt       time.Time
 	CreatedAt   time.Time
 	StartedAt   time.Time
@@ -54,7 +55,7 @@ type Attempt struct {
 	StartedAt time.Time     `json:"-"`
 	Duration  time.Duration `json:"-"`
 	Error     string        `json:"error,omitempty"`
-	Outcome   string        `json:"outcome"` // succeeded, failed, timeout, lease_expired, released, cancelled
+	Outcome   string        `json:"outcome"` // succeeded, failed, timeout, lease_expired, released, cancelled, retried (by an operator)
 
 	StartedMS  int64 `json:"started_at"`
 	DurationMS int64 `json:"duration_ms"`

@@ -194,6 +194,7 @@ func (l *loop) collect(pending []queue.Outcome) []queue.Outcome {
 
 // account adds written outcomes to the summary and logs dropped ones.
 func (l *loop) account(sum *Summary, written []queue.Outcome, res queue.ExchangeResult) {
+	l.w.counter.record(written, res) // for progress reports (progress.go)
 	sum.Recovered += res.Recovered
 	if res.Recovered > 0 {
 		l.w.log.Warn("recovered tasks whose worker disappeared", "count", res.Recovered)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,14 @@ type Options struct {
 	ID         string           // identifies this process's leases; default host-pid-random
 	Now        func() time.Time // clock for leases and retry times; default time.Now
 	Logger     *slog.Logger
+
+	// Retention removes old finished tasks while a drain runs, when the
+	// Store is a Pruner. The zero value removes nothing.
+	Retention Retention
+	// Progress receives a report every ProgressEvery during a drain (a live
+	// line on a terminal); nil logs the report at info level instead.
+	Progress      func(Progress)
+	ProgressEvery time.Duration // default DefaultProgressEvery
 }
 
 // DefaultPrefetch is the default cap on claimed tasks waiting for a goroutine.
@@ -59,10 +68,13 @@ const DefaultPrefetch = 512
 
 // Worker runs tasks from a Store.
 type Worker struct {
-	store Store
-	jobs  *jobs.Registry
-	opts  Options
-	log   *slog.Logger
+	store   Store
+	jobs    *jobs.Registry
+	opts    Options
+	log     *slog.Logger
+	counter *counter   // what the drain did so far, for progress reports
+	pruner  Pruner     // nil when the store cannot prune
+	due     DueCounter // nil when the store cannot count due tasks
 }
 
 // New returns a Worker; it starts nothing until Drain is called.
@@ -103,7 +115,10 @@ func New(store Store, registry *jobs.Registry, opts Options) *Worker {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{store: store, jobs: registry, opts: opts, log: opts.Logger.With("worker", opts.ID)}
+	w := &Worker{store: store, jobs: registry, opts: opts, log: opts.Logger.With("worker", opts.ID), counter: &counter{}}
+	w.pruner, _ = store.(Pruner)
+	w.due, _ = store.(DueCounter)
+	return w
 }
 
 // NewID returns a lease owner id that is unique across hosts and restarts.
@@ -124,6 +139,7 @@ type Summary struct {
 	Cancelled int
 	Stale     int // outcomes dropped because the task's lease had been taken over
 	Recovered int // tasks of dead workers whose expired leases were recovered
+	Pruned    int // old finished tasks removed by retention
 	Elapsed   time.Duration
 }
 
@@ -165,9 +181,26 @@ type DrainOpts struct {
 // graceful way: no more claims, unstarted tasks released, running tasks
 // given ShutdownGrace to finish and then abandoned (released); every outcome
 // is written before Drain returns.
+//
+// Beside the loop, Drain applies Options.Retention (at once, then every
+// Retention.Every, in small batches that never hold claims up for long) and
+// reports Options.Progress.
 func (w *Worker) Drain(ctx context.Context, opts DrainOpts) (Summary, error) {
+	w.counter.reset()
+	done := make(chan struct{})
+	var bg sync.WaitGroup
+	var pruned queue.Pruned
+	if w.pruner != nil && !w.opts.Retention.IsZero() {
+		bg.Go(func() { pruned = w.retain(ctx, w.pruner, done) })
+	}
+	bg.Go(func() { w.report(ctx, w.opts.Now(), opts.MaxTasks, done) })
+
 	l := w.newLoop(opts)
-	return l.run(ctx)
+	sum, err := l.run(ctx)
+	close(done)
+	bg.Wait()
+	sum.Pruned = pruned.Deleted
+	return sum, err
 }
 
 // stopped is shared by the loop and its goroutines.

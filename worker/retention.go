@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+// DefaultRetentionEvery is how often a long drain applies retention again.
+const DefaultRetentionEvery = time.Minute
+
+// Retention says which finished tasks a drain removes, per final state
+// (SLUICE_KEEP_SUCCEEDED and SLUICE_KEEP_FAILED). The zero value removes nothing.
+type Retention struct {
+	Succeeded queue.Keep
+	Failed    queue.Keep
+	Cancelled queue.Keep
+	// Every is the time between passes during a drain; the first pass starts
+	// with the drain. Default DefaultRetentionEvery.
+	Every time.Duration
+	// Batch is how many tasks one write transaction deletes; default
+	// queue.DefaultPruneBatch. Claims wait for at most one batch.
+	Batch int
+}
+
+// IsZero reports whether r removes nothing.
+func (r Retention) IsZero() bool {
+	return r.Succeeded.IsZero() && r.Failed.IsZero() && r.Cancelled.IsZero()
+}
+
+// Pruner is a Store that can remove old finished tasks; *queue.Store is one.
+type Pruner interface {
+	Prune(ctx context.Context, st queue.State, k queue.Keep, batch int) (queue.Pruned, error)
+}
+
+// retain applies retention while a drain runs: a pass at once, then one
+// every r.Every, each in small transactions beside the drain's own (SQLite
+// has one writer: a claim waits for at most one batch). After done closes it
+// finishes the pass under way and returns what all passes removed; a
+// cancelled ctx stops it between batches.
+func (w *Worker) retain(ctx context.Context, p Pruner, done <-chan struct{}) queue.Pruned {
+	r := w.opts.Retention
+	every := r.Every
+	if every <= 0 {
+		every = DefaultRetentionEvery
+	}
+	var total queue.Pruned
+	for {
+		for _, s := range []struct {
+			st   queue.State
+			keep queue.Keep
+		}{{queue.Succeeded, r.Succeeded}, {queue.Failed, r.Failed}, {queue.Cancelled, r.Cancelled}} {
+			if s.keep.IsZero() {
+				continue
+			}
+			n, err := p.Prune(ctx, s.st, s.keep, r.Batch)
+			total.Deleted += n.Deleted
+			total.Batches += n.Batches
+			if err != nil && ctx.Err() == nil {
+				// Retention is upkeep: a failed pass is retried at the next one.
+				w.log.Warn("retention pass failed", "state", s.st, KeyErr, err)
+			}
+			if n.Deleted > 0 {
+				w.log.Debug("retention removed finished tasks", "state", s.st, "count", n.Deleted, "batches", n.Batches)
+			}
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-t.C:
+		case <-done:
+			t.Stop()
+			return total
+		case <-ctx.Done():
+			t.Stop()
+			return total
+		}
+	}
+}
