@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/jobs"
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/sqlitewal"
 )
 
 // Exit codes, as systemd units and container platforms rely on them.
@@ -78,6 +79,9 @@ type Main struct {
 	Stdin   io.Reader
 	Stdout  io.Writer
 	Stderr  io.Writer
+	// Now is the clock of every command (ages, due times, leases); nil means
+	// time.Now. Tests fix it so output does not depend on the wall clock.
+	Now func() time.Time
 }
 
 // command is one subcommand.
@@ -92,6 +96,12 @@ func commands() []command {
 		{"drain", "run every due task, then exit", runDrain},
 		{"enqueue", "add a task to the queue", runEnqueue},
 		{"cancel", "cancel queued or running tasks", runCancel},
+		{"status", "show the queue at a glance", runStatus},
+		{"tasks", "list tasks, filtered", runTasks},
+		{"show", "show one task with its payload, result and history", runShow},
+		{"groups", "summarize tasks by group", runGroups},
+		{"retry", "queue failed or cancelled tasks again", runRetry},
+		{"purge", "delete finished tasks by age or count", runPurge},
 		{"config", "print the effective configuration", runConfig},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},
@@ -186,6 +196,7 @@ type env struct {
 	cfg  config.Config
 	log  *slog.Logger
 	jobs *jobs.Registry
+	now  func() time.Time
 }
 
 func (m *Main) env() (*env, error) {
@@ -197,7 +208,11 @@ func (m *Main) env() (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg}, nil
+	now := m.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg, now: now}, nil
 }
 
 // registry returns the jobs this process runs: the Go handlers, the exec jobs
@@ -228,7 +243,11 @@ func (m *Main) registry(cfg config.Config) (*jobs.Registry, error) {
 }
 
 func (e *env) openStore(ctx context.Context) (*queue.Store, error) {
-	return queue.Open(ctx, e.cfg.DB)
+	db, err := sqlitewal.Open(ctx, e.cfg.DB, sqlitewal.Options{Migrations: queue.Migrations})
+	if err != nil {
+		return nil, err
+	}
+	return queue.New(db, queue.NewOpts{Now: e.now}), nil
 }
 
 // newLogger builds the one logger: tint for a person at a terminal, JSON for machines.
@@ -259,6 +278,9 @@ func durationsAsText(_ []string, a slog.Attr) slog.Attr {
 }
 
 func isTerminal(w io.Writer) bool {
+	if t, ok := w.(interface{ isTerminal() bool }); ok { // the drain's live progress line
+		return t.isTerminal()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

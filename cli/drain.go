@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -15,6 +16,11 @@ Usage: sluice drain [flags]
 Runs every task that is due, writes each outcome back, and exits when none
 is due and none is running. For a systemd timer, a scheduled Machine, a
 Kubernetes CronJob, or by hand.
+
+While it runs it removes old finished tasks as SLUICE_KEEP_SUCCEEDED and
+SLUICE_KEEP_FAILED say, 500 per transaction, beside the claims. It reports
+progress (done, left, rate, time to go) in the log every 10s, or on a
+line of its own when standard error is a terminal.
 
 SIGTERM or SIGINT stops claiming, lets running tasks finish within
 SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
@@ -53,10 +59,22 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := worker.New(store, e.jobs, e.workerOptions())
+	opts := e.workerOptions()
+	var live *liveLine
+	if isTerminal(m.Stderr) {
+		// A live progress line instead of progress logs; logs print above it.
+		live = &liveLine{w: m.Stderr}
+		opts.Logger = newLogger(e.cfg, live, m.Environ)
+		opts.Progress = func(p worker.Progress) { live.Set(progressLine(p)) }
+		opts.ProgressEvery = liveEvery
+	}
+	w := worker.New(store, e.jobs, opts)
 	sum, err := w.Drain(ctx, worker.DrainOpts{MaxTasks: *maxTasks, Deadline: *deadline})
 	err = store.DB().Diagnose(err)
 	err = errors.Join(err, store.Close())
+	if live != nil {
+		live.Clear()
+	}
 	printSummary(m, sum)
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
@@ -76,6 +94,12 @@ func (e *env) workerOptions() worker.Options {
 		Backoff:       worker.Backoff{Base: c.BackoffBase, Max: c.BackoffMax},
 		ShutdownGrace: c.ShutdownGrace,
 		Logger:        e.log,
+		Now:           e.now,
+		Retention: worker.Retention{
+			Succeeded: queue.Keep(c.KeepSucceeded),
+			Failed:    queue.Keep(c.KeepFailed),
+			Cancelled: queue.Keep(c.KeepFailed),
+		},
 	}
 }
 
@@ -89,6 +113,9 @@ func printSummary(m *Main, s worker.Summary) {
 	}
 	if s.Stale > 0 {
 		fmt.Fprintf(m.Stdout, ", %d stale outcomes dropped", s.Stale)
+	}
+	if s.Pruned > 0 {
+		fmt.Fprintf(m.Stdout, ", %d old finished tasks removed", s.Pruned)
 	}
 	fmt.Fprintf(m.Stdout, " in %s (%.0f tasks/s)\n", s.Elapsed.Round(time.Millisecond), s.Rate())
 }

@@ -17,11 +17,16 @@ Adds one task for JOB and prints its id. PAYLOAD is JSON; "-" reads it from
 standard input; without it the payload is {}. JOB must be a job this binary
 knows (see 'sluice config' for the list).
 
+With -unique KEY, while a task with that key is queued or running, nothing
+is added and that task's id is printed instead (a note goes to stderr).
+The database enforces it, across processes.
+
 Examples:
   sluice enqueue echo_test '{"hello":"world"}'
   sluice enqueue -queue mail -priority 5 send_mail '{"to":"a@example.com"}'
   sluice enqueue -delay 10m -max-attempts 5 -timeout 30s report < payload.json -
   sluice enqueue -at 2026-12-01T08:00:00Z monthly_invoice '{}'
+  sluice enqueue -unique report-2026-06 report '{"month":"2026-06"}'
 `
 
 func runEnqueue(ctx context.Context, m *Main, args []string) error {
@@ -34,6 +39,7 @@ func runEnqueue(ctx context.Context, m *Main, args []string) error {
 	fs.IntVar(&p.MaxAttempts, "max-attempts", 0, "attempts before the task fails for good (default SLUICE_MAX_ATTEMPTS)")
 	fs.DurationVar(&p.Timeout, "timeout", 0, "hard timeout of each attempt (default SLUICE_TIMEOUT)")
 	fs.StringVar(&p.Group, "group", "", "group `name`, to follow related tasks together")
+	fs.StringVar(&p.UniqueKey, "unique", "", "unique `key`: while a task with this key is queued or running, add nothing and print its id")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -81,13 +87,16 @@ func runEnqueue(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	defer store.Close()
-	id, err := store.Enqueue(ctx, p)
+	r, err := store.EnqueueUnique(ctx, p)
 	if errors.Is(err, queue.ErrInvalid) {
 		return usagef("%v", err)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(m.Stdout, id)
+	if r.Duplicate {
+		fmt.Fprintf(m.Stderr, "sluice: task %d already holds unique key %q; nothing added\n", r.ID, p.UniqueKey)
+	}
+	fmt.Fprintln(m.Stdout, r.ID)
 	return nil
 }

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+const groupsUsage = `
+Usage: sluice groups [flags] [GROUP]
+
+Summarizes tasks by group (enqueue -group): total, then per state. With
+GROUP, only that group. 'sluice tasks -group GROUP' lists its tasks.
+
+Examples:
+  sluice groups
+  sluice groups import-42
+  sluice groups -json import-42 | jq .groups[0].counts.failed
+`
+
+// groupJSON is one group in -json output.
+type groupJSON struct {
+	Group  string         `json:"group"`
+	Total  int            `json:"total"`
+	Counts map[string]int `json:"counts"`
+}
+
+func toGroupJSON(g queue.GroupSummary) groupJSON {
+	return groupJSON{Group: g.Group, Total: g.Total, Counts: countsJSON(g.Counts)}
+}
+
+// groupLine is a group's summary in one line.
+func groupLine(g queue.GroupSummary) string {
+	parts := make([]string, 0, len(queue.States))
+	for _, st := range queue.States {
+		parts = append(parts, fmt.Sprintf("%d %s", g.Counts[st], st))
+	}
+	return fmt.Sprintf("group %s: %d tasks: %s", g.Group, g.Total, strings.Join(parts, ", "))
+}
+
+func runGroups(ctx context.Context, m *Main, args []string) error {
+	fs := newFlagSet(m, "groups", groupsUsage)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return usagef("groups: want at most one GROUP, got %q", fs.Args())
+	}
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	gs, err := store.Groups(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		v := struct {
+			Groups []groupJSON `json:"groups"`
+		}{Groups: []groupJSON{}}
+		for _, g := range gs {
+			v.Groups = append(v.Groups, toGroupJSON(g))
+		}
+		return writeJSON(m.Stdout, v)
+	}
+	printGroups(m.Stdout, gs)
+	return nil
+}
+
+func printGroups(w io.Writer, gs []queue.GroupSummary) {
+	if len(gs) == 0 {
+		fmt.Fprintln(w, "no groups")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "GROUP\tTOTAL\t")
+	for _, st := range queue.States {
+		fmt.Fprintf(tw, "%s\t", strings.ToUpper(string(st)))
+	}
+	fmt.Fprintln(tw)
+	for _, g := range gs {
+		fmt.Fprintf(tw, "%s\t%d\t", clip(g.Group, 20), g.Total)
+		for _, st := range queue.States {
+			fmt.Fprintf(tw, "%d\t", g.Counts[st])
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/worker"
+)
+
+// liveEvery is how often the live progress line is redrawn on a terminal.
+const liveEvery = 250 * time.Millisecond
+
+// liveLine keeps one status line at the bottom of a terminal. Log records
+// written through it clear the line, print, and draw it again, so logs and
+// progress never garble each other.
+type liveLine struct {
+	mu   sync.Mutex
+	w    io.Writer
+	line string
+}
+
+// clearLine returns to the start of the line and erases it.
+const clearLine = "\r\x1b[K"
+
+// Write prints a log record above the live line.
+func (l *liveLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.line != "" {
+		io.WriteString(l.w, clearLine)
+	}
+	n, err := l.w.Write(p)
+	if l.line != "" {
+		io.WriteString(l.w, l.line)
+	}
+	return n, err
+}
+
+// Set replaces the live line.
+func (l *liveLine) Set(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.line = s
+	io.WriteString(l.w, clearLine+s)
+}
+
+// Clear erases the live line for good, before the summary.
+func (l *liveLine) Clear() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.line != "" {
+		io.WriteString(l.w, clearLine)
+	}
+	l.line = ""
+}
+
+// isTerminal tells newLogger that records go to a terminal.
+func (l *liveLine) isTerminal() bool { return true }
+
+// progressLine writes a progress report in one terminal line.
+func progressLine(p worker.Progress) string {
+	s := fmt.Sprintf("draining: %d done (%d ok, %d failed, %d to retry)", p.Done, p.Succeeded, p.Failed, p.Retried)
+	if p.Remaining >= 0 {
+		s += fmt.Sprintf(", %d left", p.Remaining)
+	}
+	s += fmt.Sprintf(", %.0f/s", p.Rate)
+	if p.ETA > 0 {
+		s += ", about " + p.ETA.Round(time.Second).String() + " to go"
+	}
+	return clip(s, screenWidth-1)
+}

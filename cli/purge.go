@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/queue"
+)
+
+const purgeUsage = `
+Usage: sluice purge -state STATE (-older-than AGE | -keep N)
+
+Deletes finished tasks of one state (succeeded, failed or cancelled): those
+that finished more than AGE ago, or all but the newest N. It deletes 500 per
+transaction, so workers keep running meanwhile. Queued and running tasks are
+never purged. Drain does the same on its own by SLUICE_KEEP_SUCCEEDED and
+SLUICE_KEEP_FAILED.
+
+Examples:
+  sluice purge -state succeeded -older-than 7d
+  sluice purge -state failed -older-than 36h
+  sluice purge -state cancelled -keep 100
+`
+
+func runPurge(ctx context.Context, m *Main, args []string) error {
+	fs := newFlagSet(m, "purge", purgeUsage)
+	state := fs.String("state", "", "the `state` to purge: succeeded, failed or cancelled (required)")
+	olderThan := fs.String("older-than", "", "delete tasks that finished longer ago than this `age` (7d, 36h)")
+	keep := fs.Int("keep", 0, "delete all but the newest `N` tasks")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	keepSet := false
+	fs.Visit(func(f *flag.Flag) { keepSet = keepSet || f.Name == "keep" })
+	final := []queue.State{queue.Succeeded, queue.Failed, queue.Cancelled}
+	var k queue.Keep
+	switch {
+	case fs.NArg() > 0:
+		return usagef("purge takes no arguments, got %q", fs.Args())
+	case *state == "":
+		return usagef("purge: -state is required (%s)", stateNames(final))
+	case *olderThan != "" && keepSet:
+		return usagef("purge: give -older-than or -keep, not both")
+	case *olderThan == "" && !keepSet:
+		return usagef("purge: give -older-than AGE or -keep N")
+	case keepSet && *keep < 1:
+		return usagef("purge: -keep %d: must be at least 1", *keep)
+	}
+	st, err := queue.ParseState(*state)
+	if err != nil || !st.Final() {
+		return usagef("purge: -state %q: want %s (queued and running tasks are never purged)", *state, stateNames(final))
+	}
+	if *olderThan != "" {
+		if k.Age, err = config.ParseAge(*olderThan); err != nil {
+			return usagef("purge: -older-than: %v", err)
+		}
+	} else {
+		k.Count = *keep
+	}
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	p, err := store.Prune(ctx, st, k, 0)
+	if errors.Is(err, queue.ErrInvalid) {
+		return usagef("purge: %v", err)
+	}
+	if err != nil {
+		return fmt.Errorf("purge (deleted %d before the error): %w", p.Deleted, err)
+	}
+	fmt.Fprintf(m.Stdout, "purged %d %s %s\n", p.Deleted, st, plural(p.Deleted, "task", "tasks"))
+	return nil
+}

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/queue"
+)
+
+const showUsage = `
+Usage: sluice show [flags] ID
+
+Shows everything about one task: its settings and times, its payload and
+result, and every attempt with its outcome, duration and error.
+
+Examples:
+  sluice show 42
+  sluice show -json 42 | jq .history
+`
+
+func runShow(ctx context.Context, m *Main, args []string) error {
+	fs := newFlagSet(m, "show", showUsage)
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("show: want one task ID, got %d arguments", fs.NArg())
+	}
+	id, err := parseID(fs.Arg(0))
+	if err != nil {
+		return usagef("show: %v", err)
+	}
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	t, err := store.Get(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) {
+		return usagef("show: no task with id %d", id)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(m.Stdout, toJSON(t, e.cfg.MaxAttempts))
+	}
+	printTask(m.Stdout, t, e.now(), e.cfg)
+	return nil
+}
+
+// parseID reads a task id: a positive whole number.
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("task id %q: want a positive whole number", s)
+	}
+	return id, nil
+}
+
+// printTask writes one task for a person; defaults come from the configuration.
+func printTask(w io.Writer, t queue.Task, now time.Time, cfg config.Config) {
+	fmt.Fprintf(w, "task %d: %s, %s\n\n", t.ID, t.Job, t.State)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, v) }
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return stamp(t) + " (" + ago(t, now) + ")"
+	}
+	row("queue", fmt.Sprintf("%s, priority %d", t.Queue, t.Priority))
+	if t.Group != "" {
+		row("group", t.Group)
+	}
+	if t.UniqueKey != "" {
+		row("unique key", t.UniqueKey)
+	}
+	attempts := tries(t, cfg.MaxAttempts)
+	if t.MaxAttempts == 0 {
+		attempts += " (SLUICE_MAX_ATTEMPTS)"
+	}
+	row("attempts", attempts)
+	if t.Timeout > 0 {
+		row("timeout", t.Timeout.String())
+	} else {
+		row("timeout", cfg.Timeout.String()+" (SLUICE_TIMEOUT)")
+	}
+	row("created", at(t.CreatedAt))
+	row("run at", at(t.RunAt))
+	row("started", at(t.StartedAt))
+	if t.State == queue.Running {
+		row("worker", t.Worker)
+		row("lease until", at(t.LeaseUntil))
+	}
+	row("finished", at(t.FinishedAt))
+	row("took", took(t.Duration))
+	tw.Flush()
+	if t.Error != "" {
+		fmt.Fprintf(w, "\nLast error:\n%s\n", indent(t.Error))
+	}
+	fmt.Fprintf(w, "\nPayload:\n%s\n", indent(pretty(t.Payload)))
+	if t.Result != nil {
+		fmt.Fprintf(w, "\nResult:\n%s\n", indent(pretty(t.Result)))
+	}
+	if len(t.History) == 0 {
+		fmt.Fprintln(w, "\nHistory: no attempts yet")
+		return
+	}
+	fmt.Fprintln(w, "\nHistory:")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tOUTCOME\tSTARTED\tTOOK\tERROR")
+	for _, a := range t.History {
+		errText := firstLine(a.Error)
+		if errText == "" {
+			errText = "-"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", a.Attempt, a.Outcome, stamp(a.StartedAt), took(a.Duration), errText)
+	}
+	tw.Flush()
+}
+
+// pretty indents JSON; anything else comes back as it is.
+func pretty(b []byte) string {
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return string(b)
+	}
+	return out.String()
+}
+
+// indent puts two spaces before every line of s.
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+const statusUsage = `
+Usage: sluice status [flags]
+
+Shows the queue at a glance: tasks per queue and state, how long the oldest
+due task of each queue has waited, the running tasks with their leases,
+failures in the last hour and day, and tasks finished per minute over the
+last hour (one character a minute, oldest first).
+
+Examples:
+  sluice status
+  sluice status -json | jq '.queues[] | select(.counts.failed > 0)'
+  watch -n 5 sluice status
+`
+
+// scheduleRun is one upcoming run of a schedule.
+type scheduleRun struct {
+	Schedule string    `json:"schedule"`
+	Job      string    `json:"job"`
+	At       time.Time `json:"at"`
+}
+
+// nextScheduleRuns is the hook for stored schedules (issue 4: migration 0002,
+// built on another branch). Until schedules are stored there are none, and
+// status prints no schedule section. When they land, read the next runs here.
+func nextScheduleRuns(_ context.Context, _ *queue.Store) ([]scheduleRun, error) {
+	return nil, nil
+}
+
+// statusJSON is sluice status -json.
+type statusJSON struct {
+	Now            time.Time      `json:"now"`
+	Queues         []queueJSON    `json:"queues"`
+	Totals         map[string]int `json:"totals"`
+	Running        []runningJSON  `json:"running"`
+	FailedLastHour int            `json:"failed_last_hour"`
+	FailedLastDay  int            `json:"failed_last_day"`
+	DonePerMinute  []int          `json:"done_per_minute"` // the last 60 minutes, oldest first
+	NextSchedules  []scheduleRun  `json:"next_schedule_runs"`
+}
+
+type queueJSON struct {
+	Queue          string         `json:"queue"`
+	Counts         map[string]int `json:"counts"`
+	OldestDueWaitS float64        `json:"oldest_due_wait_s"` // 0 when nothing is due
+}
+
+type runningJSON struct {
+	ID         int64     `json:"id"`
+	Job        string    `json:"job"`
+	Queue      string    `json:"queue"`
+	Attempt    int       `json:"attempt"`
+	Worker     string    `json:"worker"`
+	StartedAt  time.Time `json:"started_at"`
+	LeaseUntil time.Time `json:"lease_until"`
+}
+
+func runStatus(ctx context.Context, m *Main, args []string) error {
+	fs := newFlagSet(m, "status", statusUsage)
+	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("status takes no arguments, got %q", fs.Args())
+	}
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	st, err := store.Status(ctx)
+	if err != nil {
+		return err
+	}
+	runs, err := nextScheduleRuns(ctx, store)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(m.Stdout, statusToJSON(st, runs))
+	}
+	printStatus(m.Stdout, st, runs)
+	return nil
+}
+
+func statusToJSON(st queue.Status, runs []scheduleRun) statusJSON {
+	v := statusJSON{
+		Now: st.Now.UTC(), Queues: []queueJSON{}, Totals: countsJSON(nil), Running: []runningJSON{},
+		FailedLastHour: st.FailedLastHour, FailedLastDay: st.FailedLastDay,
+		DonePerMinute: st.DonePerMinute[:], NextSchedules: runs,
+	}
+	if v.NextSchedules == nil {
+		v.NextSchedules = []scheduleRun{}
+	}
+	for _, q := range st.Queues {
+		v.Queues = append(v.Queues, queueJSON{Queue: q.Queue, Counts: countsJSON(q.Counts), OldestDueWaitS: q.Wait(st.Now).Seconds()})
+		for s, n := range q.Counts {
+			v.Totals[string(s)] += n
+		}
+	}
+	for _, t := range st.Running {
+		v.Running = append(v.Running, runningJSON{ID: t.ID, Job: t.Job, Queue: t.Queue, Attempt: t.Attempt,
+			Worker: t.Worker, StartedAt: t.StartedAt.UTC(), LeaseUntil: t.LeaseUntil.UTC()})
+	}
+	return v
+}
+
+func printStatus(w io.Writer, st queue.Status, runs []scheduleRun) {
+	if len(st.Queues) == 0 {
+		fmt.Fprintln(w, "no tasks")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprint(tw, "QUEUE\t")
+		for _, s := range queue.States {
+			fmt.Fprintf(tw, "%s\t", strings.ToUpper(string(s)))
+		}
+		fmt.Fprintln(tw, "OLDEST DUE\t")
+		total := map[queue.State]int{}
+		for _, q := range st.Queues {
+			fmt.Fprintf(tw, "%s\t", clip(q.Queue, 16))
+			for _, s := range queue.States {
+				fmt.Fprintf(tw, "%d\t", q.Counts[s])
+				total[s] += q.Counts[s]
+			}
+			wait := "-"
+			if !q.OldestDue.IsZero() {
+				wait = "waited " + compact(q.Wait(st.Now))
+			}
+			fmt.Fprintf(tw, "%s\t\n", wait)
+		}
+		if len(st.Queues) > 1 {
+			fmt.Fprint(tw, "all\t")
+			for _, s := range queue.States {
+				fmt.Fprintf(tw, "%d\t", total[s])
+			}
+			fmt.Fprintln(tw, "\t")
+		}
+		tw.Flush()
+	}
+
+	running := 0
+	for _, q := range st.Queues {
+		running += q.Counts[queue.Running]
+	}
+	if running > 0 {
+		fmt.Fprintf(w, "\nRunning (%d", running)
+		if running > len(st.Running) {
+			fmt.Fprintf(w, ", the %d that started first", len(st.Running))
+		}
+		fmt.Fprintln(w, "):")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tJOB\tTRY\tSTARTED\tLEASE\tWORKER")
+		for _, t := range st.Running {
+			lease := "expires " + ago(t.LeaseUntil, st.Now)
+			if !t.LeaseUntil.After(st.Now) {
+				lease = "expired " + ago(t.LeaseUntil, st.Now)
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\n", t.ID, clip(t.Job, 16), t.Attempt, ago(t.StartedAt, st.Now),
+				lease, clip(t.Worker, 24))
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintf(w, "\nFailed: %d in the last hour, %d in the last day\n", st.FailedLastHour, st.FailedLastDay)
+	done := 0
+	for _, n := range st.DonePerMinute {
+		done += n
+	}
+	fmt.Fprintf(w, "Done in the last hour: %d (%.1f a minute)", done, float64(done)/60)
+	if done > 0 {
+		fmt.Fprintf(w, "; per minute, oldest first:\n  %s", sparkline(st.DonePerMinute[:]))
+	}
+	fmt.Fprintln(w)
+	if len(runs) > 0 {
+		fmt.Fprintln(w, "\nNext schedule runs:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, r := range runs {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Schedule, r.Job, stamp(r.At), ago(r.At, st.Now))
+		}
+		tw.Flush()
+	}
+}
+
+// sparkline draws counts as block characters scaled to the largest.
+func sparkline(counts []int) string {
+	const bars = " ▁▂▃▄▅▆▇█"
+	blocks := []rune(bars)
+	top := 0
+	for _, n := range counts {
+		top = max(top, n)
+	}
+	var b strings.Builder
+	for _, n := range counts {
+		i := 0
+		if n > 0 {
+			i = 1 + n*(len(blocks)-2)/max(top, 1)
+		}
+		b.WriteRune(blocks[min(i, len(blocks)-1)])
+	}
+	return b.String()
+}

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/queue"
+)
+
+const tasksUsage = `
+Usage: sluice tasks [flags]
+
+Lists tasks, newest first: id, job, state, attempts (tries/max), how long the
+last attempt took, when (due for a queued task, started for a running one,
+finished otherwise) and the first line of the last error. With -group it
+ends with the group's summary.
+
+Examples:
+  sluice tasks
+  sluice tasks -state failed -since 1h
+  sluice tasks -state queued,running -queue mail -limit 200
+  sluice tasks -job send_mail -since 2026-06-01T00:00:00Z
+  sluice tasks -group import-42
+  sluice tasks -state failed -json | jq -r '.tasks[].id' | xargs sluice retry
+`
+
+// DefaultTasksLimit is how many tasks sluice tasks lists without -limit.
+const DefaultTasksLimit = 50
+
+// tasksJSON is sluice tasks -json.
+type tasksJSON struct {
+	Tasks []taskJSON `json:"tasks"`
+	Group *groupJSON `json:"group,omitempty"`
+}
+
+func runTasks(ctx context.Context, m *Main, args []string) error {
+	fs := newFlagSet(m, "tasks", tasksUsage)
+	states := fs.String("state", "", "only these `states`, comma-separated: queued, running, succeeded, failed, cancelled")
+	var p queue.ListParams
+	fs.StringVar(&p.Queue, "queue", "", "only this `queue`")
+	fs.StringVar(&p.Job, "job", "", "only this `job`")
+	fs.StringVar(&p.Group, "group", "", "only this `group`, and its summary")
+	since := fs.String("since", "", "only tasks finished, started or created since this `age` (1h, 7d) or RFC 3339 time")
+	fs.IntVar(&p.Limit, "limit", DefaultTasksLimit, "at most this many tasks (0: all)")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("tasks takes no arguments, got %q (filters are flags: -state, -job, ...)", fs.Args())
+	}
+	if p.Limit < 0 {
+		return usagef("tasks: -limit %d must not be negative", p.Limit)
+	}
+	if *states != "" {
+		for s := range strings.SplitSeq(*states, ",") {
+			st, err := queue.ParseState(strings.TrimSpace(s))
+			if err != nil {
+				return usagef("tasks: -state: unknown state %q (want %s)", strings.TrimSpace(s), stateNames(queue.States))
+			}
+			p.States = append(p.States, st)
+		}
+	}
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	if *since != "" {
+		t, err := parseSince(*since, e.now())
+		if err != nil {
+			return usagef("tasks: -since: %v", err)
+		}
+		p.Since = t
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	tasks, err := store.List(ctx, p)
+	if err != nil {
+		return err
+	}
+	var group *queue.GroupSummary
+	if p.Group != "" {
+		gs, err := store.Groups(ctx, p.Group)
+		if err != nil {
+			return err
+		}
+		group = &gs[0]
+	}
+	if *asJSON {
+		v := tasksJSON{Tasks: []taskJSON{}}
+		for _, t := range tasks {
+			v.Tasks = append(v.Tasks, toJSON(t, e.cfg.MaxAttempts))
+		}
+		if group != nil {
+			g := toGroupJSON(*group)
+			v.Group = &g
+		}
+		return writeJSON(m.Stdout, v)
+	}
+	printTasks(m.Stdout, tasks, e.now(), e.cfg.MaxAttempts)
+	if group != nil {
+		fmt.Fprintln(m.Stdout)
+		fmt.Fprintln(m.Stdout, groupLine(*group))
+	}
+	return nil
+}
+
+// parseSince reads an age before now (1h, 7d) or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := config.ParseAge(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: want an age such as 1h or 7d, or an RFC 3339 time", s)
+	}
+	return now.Add(-d), nil
+}
+
+// printTasks writes the listing table, fitted to screenWidth: the job is
+// clipped to 20 characters and the error gets what is left of the line.
+func printTasks(w io.Writer, tasks []queue.Task, now time.Time, defaultMax int) {
+	if len(tasks) == 0 {
+		fmt.Fprintln(w, "no tasks")
+		return
+	}
+	rows := [][]string{{"ID", "JOB", "STATE", "TRIES", "TOOK", "WHEN", "ERROR"}}
+	for _, t := range tasks {
+		errText := firstLine(t.Error)
+		if errText == "" {
+			errText = "-"
+		}
+		rows = append(rows, []string{fmt.Sprint(t.ID), clip(t.Job, 20), string(t.State), tries(t, defaultMax),
+			took(t.Duration), when(t, now), errText})
+	}
+	widths := make([]int, len(rows[0])-1)
+	for _, r := range rows {
+		for i := range widths {
+			widths[i] = max(widths[i], len([]rune(r[i])))
+		}
+	}
+	used := 0
+	for _, wd := range widths {
+		used += wd + 2
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, wd := range widths {
+			cell := r[i]
+			pad := strings.Repeat(" ", wd-len([]rune(cell)))
+			if i == 0 || i == 3 || i == 4 { // numbers right-aligned
+				b.WriteString(pad + cell)
+			} else {
+				b.WriteString(cell + pad)
+			}
+			b.WriteString("  ")
+		}
+		b.WriteString(clip(r[len(r)-1], max(screenWidth-used, 12)))
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
