@@ -44,17 +44,19 @@ func compact(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 }
 
-// took writes an attempt's duration: 850ms, 1.2s, 3m4s; "-" when none.
+// took writes an attempt's duration: 850ms, 1.2s, 42s, 10m; "-" when none.
 func took(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "-"
 	case d < time.Second:
 		return d.Round(time.Millisecond).String()
-	case d < time.Minute:
+	case d < 10*time.Second:
 		return d.Round(100 * time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(time.Second).String()
 	}
-	return d.Round(time.Second).String()
+	return compact(d)
 }
 
 // stamp writes an absolute time in UTC, to the second.
@@ -202,4 +204,53 @@ func stateNames(states []queue.State) string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// table lays out rows (the first is the header) in columns two spaces
+// apart: the first column and text left-aligned, the columns listed in right
+// right-aligned. With fill, the last column is clipped to what is left of
+// screenWidth instead of setting its own width.
+func table(w io.Writer, rows [][]string, right []int, fill bool) {
+	if len(rows) == 0 {
+		return
+	}
+	n := len(rows[0])
+	sized := n
+	if fill {
+		sized = n - 1
+	}
+	widths := make([]int, n)
+	for _, r := range rows {
+		for i := range sized {
+			widths[i] = max(widths[i], utf8.RuneCountInString(r[i]))
+		}
+	}
+	used := 0
+	for i := range sized {
+		used += widths[i] + 2
+	}
+	isRight := map[int]bool{}
+	for _, c := range right {
+		isRight[c] = true
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i := range n {
+			cell := r[i]
+			if fill && i == n-1 {
+				b.WriteString(clip(cell, max(screenWidth-used, 12)))
+				break
+			}
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+			if isRight[i] {
+				b.WriteString(pad + cell)
+			} else {
+				b.WriteString(cell + pad)
+			}
+			if i < n-1 {
+				b.WriteString("  ")
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/sluicehq/sluice/queue"
 )
@@ -82,18 +81,17 @@ func printGroups(w io.Writer, gs []queue.GroupSummary) {
 		fmt.Fprintln(w, "no groups")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "GROUP\tTOTAL\t")
+	header := []string{"GROUP", "TOTAL"}
 	for _, st := range queue.States {
-		fmt.Fprintf(tw, "%s\t", strings.ToUpper(string(st)))
+		header = append(header, strings.ToUpper(string(st)))
 	}
-	fmt.Fprintln(tw)
+	rows := [][]string{header}
 	for _, g := range gs {
-		fmt.Fprintf(tw, "%s\t%d\t", clip(g.Group, 20), g.Total)
+		r := []string{clip(g.Group, 24), fmt.Sprint(g.Total)}
 		for _, st := range queue.States {
-			fmt.Fprintf(tw, "%d\t", g.Counts[st])
+			r = append(r, fmt.Sprint(g.Counts[st]))
 		}
-		fmt.Fprintln(tw)
+		rows = append(rows, r)
 	}
-	tw.Flush()
+	table(w, rows, []int{1, 2, 3, 4, 5, 6}, false)
 }

@@ -118,7 +118,7 @@ func printTask(w io.Writer, t queue.Task, now time.Time, cfg config.Config) {
 		fmt.Fprintf(w, "\nResult:\n%s\n", indent(pretty(t.Result)))
 	}
 	if len(t.History) == 0 {
-		fmt.Fprintln(w, "\nHistory: no attempts yet")
+		fmt.Fprintln(w, "\nHistory: no finished attempts yet")
 		return
 	}
 	fmt.Fprintln(w, "\nHistory:")

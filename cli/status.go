@@ -126,33 +126,32 @@ func printStatus(w io.Writer, st queue.Status, runs []scheduleRun) {
 	if len(st.Queues) == 0 {
 		fmt.Fprintln(w, "no tasks")
 	} else {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprint(tw, "QUEUE\t")
+		header := []string{"QUEUE"}
 		for _, s := range queue.States {
-			fmt.Fprintf(tw, "%s\t", strings.ToUpper(string(s)))
+			header = append(header, strings.ToUpper(string(s)))
 		}
-		fmt.Fprintln(tw, "OLDEST DUE\t")
+		rows := [][]string{append(header, "OLDEST DUE")}
 		total := map[queue.State]int{}
 		for _, q := range st.Queues {
-			fmt.Fprintf(tw, "%s\t", clip(q.Queue, 16))
+			r := []string{clip(q.Queue, 16)}
 			for _, s := range queue.States {
-				fmt.Fprintf(tw, "%d\t", q.Counts[s])
+				r = append(r, fmt.Sprint(q.Counts[s]))
 				total[s] += q.Counts[s]
 			}
 			wait := "-"
 			if !q.OldestDue.IsZero() {
 				wait = "waited " + compact(q.Wait(st.Now))
 			}
-			fmt.Fprintf(tw, "%s\t\n", wait)
+			rows = append(rows, append(r, wait))
 		}
 		if len(st.Queues) > 1 {
-			fmt.Fprint(tw, "all\t")
+			r := []string{"(all)"}
 			for _, s := range queue.States {
-				fmt.Fprintf(tw, "%d\t", total[s])
+				r = append(r, fmt.Sprint(total[s]))
 			}
-			fmt.Fprintln(tw, "\t")
+			rows = append(rows, append(r, ""))
 		}
-		tw.Flush()
+		table(w, rows, []int{1, 2, 3, 4, 5}, false)
 	}
 
 	running := 0
@@ -200,7 +199,7 @@ func printStatus(w io.Writer, st queue.Status, runs []scheduleRun) {
 
 // sparkline draws counts as block characters scaled to the largest.
 func sparkline(counts []int) string {
-	const bars = " ▁▂▃▄▅▆▇█"
+	const bars = ".▁▂▃▄▅▆▇█" // "." is a minute with nothing done
 	blocks := []rune(bars)
 	top := 0
 	for _, n := range counts {

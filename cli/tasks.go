@@ -125,44 +125,20 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 // printTasks writes the listing table, fitted to screenWidth: the job is
-// clipped to 20 characters and the error gets what is left of the line.
+// clipped to 16 characters and the error gets what is left of the line.
 func printTasks(w io.Writer, tasks []queue.Task, now time.Time, defaultMax int) {
 	if len(tasks) == 0 {
 		fmt.Fprintln(w, "no tasks")
 		return
 	}
-	rows := [][]string{{"ID", "JOB", "STATE", "TRIES", "TOOK", "WHEN", "ERROR"}}
+	rows := [][]string{{"ID", "JOB", "STATE", "TRY", "TOOK", "WHEN", "ERROR"}}
 	for _, t := range tasks {
 		errText := firstLine(t.Error)
 		if errText == "" {
 			errText = "-"
 		}
-		rows = append(rows, []string{fmt.Sprint(t.ID), clip(t.Job, 20), string(t.State), tries(t, defaultMax),
+		rows = append(rows, []string{fmt.Sprint(t.ID), clip(t.Job, 16), string(t.State), tries(t, defaultMax),
 			took(t.Duration), when(t, now), errText})
 	}
-	widths := make([]int, len(rows[0])-1)
-	for _, r := range rows {
-		for i := range widths {
-			widths[i] = max(widths[i], len([]rune(r[i])))
-		}
-	}
-	used := 0
-	for _, wd := range widths {
-		used += wd + 2
-	}
-	for _, r := range rows {
-		var b strings.Builder
-		for i, wd := range widths {
-			cell := r[i]
-			pad := strings.Repeat(" ", wd-len([]rune(cell)))
-			if i == 0 || i == 3 || i == 4 { // numbers right-aligned
-				b.WriteString(pad + cell)
-			} else {
-				b.WriteString(cell + pad)
-			}
-			b.WriteString("  ")
-		}
-		b.WriteString(clip(r[len(r)-1], max(screenWidth-used, 12)))
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
+	table(w, rows, []int{0, 3, 4}, true)
 }
