@@ -61,13 +61,13 @@ func (l *liveLine) isTerminal() bool { return true }
 
 // progressLine writes a progress report in one terminal line.
 func progressLine(p worker.Progress) string {
-	s := fmt.Sprintf("draining: %d done (%d ok, %d failed, %d to retry)", p.Done, p.Succeeded, p.Failed, p.Retried)
+	s := fmt.Sprintf("drain: %d done (%d ok, %d failed, %d retry)", p.Done, p.Succeeded, p.Failed, p.Retried)
 	if p.Remaining >= 0 {
 		s += fmt.Sprintf(", %d left", p.Remaining)
 	}
 	s += fmt.Sprintf(", %.0f/s", p.Rate)
 	if p.ETA > 0 {
-		s += ", about " + p.ETA.Round(time.Second).String() + " to go"
+		s += ", ETA " + p.ETA.Round(time.Second).String()
 	}
 	return clip(s, screenWidth-1)
 }
