@@ -198,9 +198,9 @@ func TestJSONOutput(t *testing.T) {
 	})
 }
 
-// TestBadInput checks that every refused command line exits 2, names the
+// TestBadInputChangesNothing checks that every refused command line exits 2, names the
 // problem, and leaves the database as it was.
-func TestBadInput(t *testing.T) {
+func TestBadInputChangesNothing(t *testing.T) {
 	f := newFixture(t)
 	before := f.snapshot(t)
 	id := func(name string) string { return fmt.Sprint(f.ids[name]) }
