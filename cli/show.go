@@ -108,7 +108,11 @@ func printTask(w io.Writer, t queue.Task, now time.Time, cfg config.Config) {
 		row("lease until", at(t.LeaseUntil))
 	}
 	row("finished", at(t.FinishedAt))
-	row("took", took(t.Duration))
+	d := took(t.Duration)
+	if t.Duration == 0 && !t.StartedAt.IsZero() && t.State != queue.Running {
+		d = "<1ms"
+	}
+	row("took", d)
 	tw.Flush()
 	if t.Error != "" {
 		fmt.Fprintf(w, "\nLast error:\n%s\n", indent(t.Error))
@@ -129,7 +133,11 @@ func printTask(w io.Writer, t queue.Task, now time.Time, cfg config.Config) {
 		if errText == "" {
 			errText = "-"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", a.Attempt, a.Outcome, stamp(a.StartedAt), took(a.Duration), errText)
+		d := took(a.Duration)
+		if a.Duration == 0 && a.Outcome != "retried" {
+			d = "<1ms"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", a.Attempt, a.Outcome, stamp(a.StartedAt), d, errText)
 	}
 	tw.Flush()
 }

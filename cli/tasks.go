@@ -137,8 +137,12 @@ func printTasks(w io.Writer, tasks []queue.Task, now time.Time, defaultMax int) 
 		if errText == "" {
 			errText = "-"
 		}
+		d := took(t.Duration)
+		if t.Duration == 0 && !t.StartedAt.IsZero() && t.State != queue.Running {
+			d = "<1ms" // an attempt ran, quicker than the millisecond the database keeps
+		}
 		rows = append(rows, []string{fmt.Sprint(t.ID), clip(t.Job, 16), string(t.State), tries(t, defaultMax),
-			took(t.Duration), when(t, now), errText})
+			d, when(t, now), errText})
 	}
 	table(w, rows, []int{0, 3, 4}, true)
 }
