@@ -3,9 +3,13 @@ module github.com/sluicehq/sluice
 go 1.26.0
 
 require (
-	github.com/caarlos0/env/v11 v11.4.2 // indirect
-	github.com/lmittmann/tint v1.2.1 // indirect
-	github.com/ncruces/go-sqlite3 v0.37.0 // indirect
+	github.com/caarlos0/env/v11 v11.4.2
+	github.com/lmittmann/tint v1.2.1
+	github.com/ncruces/go-sqlite3 v0.37.0
+	github.com/robfig/cron/v3 v3.0.1
+)
+
+require (
 	github.com/ncruces/go-sqlite3-wasm/v6 v6.5.35401 // indirect
 	github.com/ncruces/julianday v1.0.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
