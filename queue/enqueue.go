@@ -133,6 +133,7 @@ func (s *Store) enqueue(ctx context.Context, db execer, p EnqueueParams) (int64,
 	if err != nil {
 		return 0, wrap("enqueue", err)
 	}
+	s.notify()
 	id, err := res.LastInsertId()
 	return id, wrap("enqueue", err)
 }
@@ -220,5 +221,6 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParam
 	for i := range ids {
 		ids[i] = last - int64(len(ps)) + 1 + int64(i)
 	}
+	s.notify()
 	return ids, nil
 }
