@@ -90,7 +90,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"drain", "run every due task, then exit", runDrain},
+		{"run", "work until signalled: fire schedules, run tasks as they come", runRun},
 		{"enqueue", "add a task to the queue", runEnqueue},
+		{"schedule", "add, list, show, remove, pause or resume schedules", runSchedule},
 		{"config", "print the effective configuration", runConfig},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},
@@ -182,6 +184,8 @@ type env struct {
 	cfg  config.Config
 	log  *slog.Logger
 	jobs *jobs.Registry
+	// declared holds SLUICE_SCHEDULES, parsed; nil when it is not set.
+	declared []queue.ScheduleParams
 }
 
 func (m *Main) env() (*env, error) {
@@ -193,7 +197,11 @@ func (m *Main) env() (*env, error) {
 	if reg == nil {
 		reg = jobs.NewRegistry()
 	}
-	return &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg}, nil
+	e := &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg}
+	if err := e.declare(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func (e *env) openStore(ctx context.Context) (*queue.Store, error) {

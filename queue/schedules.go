@@ -17,6 +17,7 @@ import (
 var (
 	ErrScheduleNotFound = errors.New("schedule not found")
 	ErrScheduleExists   = errors.New("a schedule with this name already exists")
+	ErrInvalidSchedule  = errors.New("invalid schedule")
 )
 
 // errZone marks a stored zone this system cannot load.
@@ -109,7 +110,7 @@ func (p *ScheduleParams) validate(now time.Time) error {
 		problems = append(problems, fmt.Sprintf("unknown source %q", p.Source))
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: schedule %q: %s", ErrInvalid, p.Name, strings.Join(problems, "; "))
+		return fmt.Errorf("%w %q: %s", ErrInvalidSchedule, p.Name, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -388,7 +389,7 @@ func (s *Store) SyncSchedules(ctx context.Context, ps []ScheduleParams) (SyncRes
 	listed := map[string]bool{}
 	for i, p := range ps {
 		if listed[p.Name] {
-			return res, fmt.Errorf("sync schedules: %w: name %q is declared twice", ErrInvalid, p.Name)
+			return res, fmt.Errorf("sync schedules: %w %q: the name is declared twice", ErrInvalidSchedule, p.Name)
 		}
 		listed[p.Name] = true
 		old, ok := existing[p.Name]

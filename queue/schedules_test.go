@@ -70,8 +70,8 @@ func TestScheduleCRUD(t *testing.T) {
 		{Name: "repeats", Job: "x", Repeats: -2, Spec: schedule.Spec{Type: schedule.Hourly}},
 	}
 	for _, b := range bad {
-		if _, err := s.AddSchedule(ctx, b); !errors.Is(err, queue.ErrInvalid) {
-			t.Errorf("add %q: err = %v; want ErrInvalid", b.Name, err)
+		if _, err := s.AddSchedule(ctx, b); !errors.Is(err, queue.ErrInvalidSchedule) {
+			t.Errorf("add %q: err = %v; want ErrInvalidSchedule", b.Name, err)
 		}
 	}
 	mustAddSchedule(t, s, queue.ScheduleParams{Name: "a-cron", Job: "x", Spec: schedule.Spec{Type: schedule.Cron, Cron: "*/5 * * * *"}})
@@ -341,8 +341,8 @@ func TestSyncSchedules(t *testing.T) {
 	if _, err := s.SyncSchedules(ctx, []queue.ScheduleParams{env("by-hand", "x", 10)}); !errors.Is(err, queue.ErrScheduleExists) {
 		t.Errorf("sync over a CLI schedule err = %v; want ErrScheduleExists", err)
 	}
-	if _, err := s.SyncSchedules(ctx, []queue.ScheduleParams{env("d", "1", 10), env("d", "2", 10)}); !errors.Is(err, queue.ErrInvalid) {
-		t.Errorf("sync with a duplicate name err = %v; want ErrInvalid", err)
+	if _, err := s.SyncSchedules(ctx, []queue.ScheduleParams{env("d", "1", 10), env("d", "2", 10)}); !errors.Is(err, queue.ErrInvalidSchedule) {
+		t.Errorf("sync with a duplicate name err = %v; want ErrInvalidSchedule", err)
 	}
 	if _, err := s.SyncSchedules(ctx, nil); err != nil {
 		t.Fatal(err)
