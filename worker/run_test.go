@@ -201,3 +201,27 @@ type exchangeOnly struct{}
 func (exchangeOnly) Exchange(context.Context, []queue.Outcome, queue.ClaimParams) (queue.ExchangeResult, error) {
 	return queue.ExchangeResult{}, nil
 }
+
+// BenchmarkRunEnqueueToStart measures, per task, the time from just before
+// Enqueue on the Store that Run uses to the start of the job's handler: the
+// in-process path (no polling). Run with: go test ./worker -bench RunEnqueueToStart -run '^$'
+func BenchmarkRunEnqueueToStart(b *testing.B) {
+	e := newEnv(b)
+	e.opts.Now = time.Now
+	started := make(chan time.Time, 1)
+	e.jobs.Register("mark", func(context.Context, json.RawMessage) ([]byte, error) {
+		started <- time.Now()
+		return nil, nil
+	})
+	store := queue.New(e.store.DB(), queue.NewOpts{}) // real clock, so leases are not stale
+	startRun(b, worker.New(store, e.jobs, e.opts), worker.RunOpts{Poll: time.Hour})
+	var total time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := store.Enqueue(context.Background(), queue.EnqueueParams{Job: "mark"}); err != nil {
+			b.Fatal(err)
+		}
+		total += (<-started).Sub(t0)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/start")
+}
