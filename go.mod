@@ -6,7 +6,9 @@ require (
 	github.com/caarlos0/env/v11 v11.4.2
 	github.com/lmittmann/tint v1.2.1
 	github.com/ncruces/go-sqlite3 v0.37.0
+	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/robfig/cron/v3 v3.0.1
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

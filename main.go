@@ -11,29 +11,43 @@ import (
 	"syscall"
 
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/jobs"
 )
 
 func main() {
+	os.Exit(runMain(jobs.NewRegistry()))
+}
+
+// runMain runs the program with the given jobs and returns the exit code.
+// The tests re-execute their own binary through it with extra test jobs.
+func runMain(reg *jobs.Registry) int {
+	ctx := signalContext(os.Stderr)
+	err := run(ctx, reg, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		cli.PrintError(os.Stderr, err)
+	}
+	return cli.ExitCode(err)
+}
+
+// signalContext returns a context cancelled by the first SIGTERM or SIGINT,
+// which asks for a graceful stop; a second signal exits at once.
+func signalContext(stderr io.Writer) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		sig := <-signals
-		fmt.Fprintf(os.Stderr, "sluice: %s: stopping gracefully (send it again to exit at once)\n", sig)
+		fmt.Fprintf(stderr, "sluice: %s: stopping gracefully (send it again to exit at once)\n", sig)
 		cancel()
 		sig = <-signals
-		fmt.Fprintf(os.Stderr, "sluice: %s again: exiting at once; leases will bring back running tasks\n", sig)
+		fmt.Fprintf(stderr, "sluice: %s again: exiting at once; leases will bring back running tasks\n", sig)
 		os.Exit(cli.ExitFailure)
 	}()
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
-	if err != nil {
-		cli.PrintError(os.Stderr, err)
-	}
-	os.Exit(cli.ExitCode(err))
+	return ctx
 }
 
 // run is the whole program, callable in-process by tests.
-func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	m := &cli.Main{Environ: environ, Stdin: stdin, Stdout: stdout, Stderr: stderr}
+func run(ctx context.Context, reg *jobs.Registry, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	m := &cli.Main{Jobs: reg, Environ: environ, Stdin: stdin, Stdout: stdout, Stderr: stderr}
 	return m.Run(ctx, args)
 }

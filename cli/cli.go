@@ -93,6 +93,7 @@ func commands() []command {
 		{"run", "work until signalled: fire schedules, run tasks as they come", runRun},
 		{"enqueue", "add a task to the queue", runEnqueue},
 		{"schedule", "add, list, show, remove, pause or resume schedules", runSchedule},
+		{"cancel", "cancel queued or running tasks", runCancel},
 		{"config", "print the effective configuration", runConfig},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},
@@ -119,6 +120,9 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	case "-h", "-help", "--help":
 		printUsage(m.Stdout)
 		return nil
+	}
+	if args[0] == handleCommand {
+		return runHandle(ctx, m, args[1:])
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -193,15 +197,42 @@ func (m *Main) env() (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := m.Jobs
-	if reg == nil {
-		reg = jobs.NewRegistry()
+	reg, err := m.registry(cfg)
+	if err != nil {
+		return nil, err
 	}
 	e := &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg}
 	if err := e.declare(); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// registry returns the jobs this process runs: the Go handlers, the exec jobs
+// from SLUICE_EXEC_*, and Go handlers moved to child processes when
+// SLUICE_ISOLATION=process (or per job).
+func (m *Main) registry(cfg config.Config) (*jobs.Registry, error) {
+	base := m.Jobs
+	if base == nil {
+		base = jobs.NewRegistry()
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable for process isolation: %w", err)
+	}
+	reg := base.Isolate([]string{self, handleCommand}, cfg.KillGrace, cfg.Isolation == "process")
+	var problems []string
+	for name, argv := range cfg.Exec {
+		if _, err := reg.Lookup(name); err == nil {
+			problems = append(problems, fmt.Sprintf("%s%s: job %q is already defined by a Go handler", config.ExecPrefix, strings.ToUpper(name), name))
+			continue
+		}
+		reg.Add(jobs.Exec(name, jobs.Command{Argv: argv, KillGrace: cfg.KillGrace}))
+	}
+	if len(problems) > 0 {
+		return nil, &config.Error{Problems: problems}
+	}
+	return reg, nil
 }
 
 func (e *env) openStore(ctx context.Context) (*queue.Store, error) {

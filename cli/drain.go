@@ -60,6 +60,7 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	}
 	w := worker.New(store, e.jobs, e.workerOptions())
 	sum, err := w.Drain(ctx, worker.DrainOpts{MaxTasks: *maxTasks, Deadline: *deadline})
+	err = store.DB().Diagnose(err)
 	err = errors.Join(err, store.Close())
 	printSummary(m, "drained", sum)
 	if err != nil {

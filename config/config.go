@@ -2,6 +2,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -15,8 +16,13 @@ import (
 // Prefix starts every variable Sluice reads.
 const Prefix = "SLUICE_"
 
-// ExecPrefix starts the variables that define exec jobs (see package jobs).
+// ExecPrefix starts the variables that define exec jobs: SLUICE_EXEC_<NAME>
+// holds a JSON array, the program and its arguments, for the job <name>.
 const ExecPrefix = Prefix + "EXEC_"
+
+// TaskPrefix starts the variables a command receives about its task; a
+// sluice started by a job (process isolation) must not mistake them for typos.
+const TaskPrefix = Prefix + "TASK_"
 
 // Config is Sluice's whole configuration. Field tags name the variables
 // (without Prefix) and their defaults; the README's table mirrors them.
@@ -35,8 +41,12 @@ type Config struct {
 	Poll          time.Duration `env:"POLL" envDefault:"1s" help:"sluice run: how often to look for tasks other processes added (in-process ones start at once)"`
 	TZ            string        `env:"TZ" envDefault:"UTC" help:"IANA time zone of schedules that name none (wall-clock times of daily and longer schedules and cron lines)"`
 	Schedules     string        `env:"SCHEDULES" help:"declared schedules, a JSON array (see README); set, it is the source of truth for them at drain and run start"`
+	Isolation     string        `env:"ISOLATION" envDefault:"inprocess" help:"where Go handlers run: inprocess, or process (a child process killed at the timeout)"`
 	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
+
+	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
+	Exec map[string][]string `env:"-"`
 }
 
 // Error lists every problem found in the environment, one per entry.
@@ -70,6 +80,9 @@ func Parse(environ []string) (Config, error) {
 		problems = append(problems, err.Error())
 	}
 	problems = append(problems, unknown(vars)...)
+	var execProblems []string
+	cfg.Exec, execProblems = parseExec(vars)
+	problems = append(problems, execProblems...)
 	if len(problems) == 0 {
 		problems = cfg.validate()
 	}
@@ -112,7 +125,7 @@ func unknown(vars map[string]string) []string {
 	}
 	var out []string
 	for k := range vars {
-		if strings.HasPrefix(k, Prefix) && !known[k] && !strings.HasPrefix(k, ExecPrefix) {
+		if strings.HasPrefix(k, Prefix) && !known[k] && !strings.HasPrefix(k, ExecPrefix) && !strings.HasPrefix(k, TaskPrefix) {
 			out = append(out, fmt.Sprintf("%s: unknown variable%s", k, suggest(k)))
 		}
 	}
@@ -194,6 +207,9 @@ func (c Config) validate() []string {
 	if _, err := time.LoadLocation(c.TZ); err != nil || c.TZ == "" || strings.EqualFold(c.TZ, "local") {
 		p = append(p, fmt.Sprintf("SLUICE_TZ=%q: want an IANA time zone such as UTC or Europe/Berlin", c.TZ))
 	}
+	if !slices.Contains([]string{"inprocess", "process"}, c.Isolation) {
+		p = append(p, fmt.Sprintf("SLUICE_ISOLATION=%q: want inprocess or process", c.Isolation))
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		p = append(p, fmt.Sprintf("SLUICE_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
 	}
@@ -239,6 +255,9 @@ func (c Config) Vars() []Var {
 	out := make([]Var, 0, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Tag.Get("env") == "-" {
+			continue
+		}
 		out = append(out, Var{
 			Name:    Prefix + f.Tag.Get("env"),
 			Default: f.Tag.Get("envDefault"),
@@ -258,4 +277,46 @@ func format(v any) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// parseExec reads the SLUICE_EXEC_<NAME> variables: each a JSON array of
+// strings, the program and its arguments. The job is <name> in lower case.
+func parseExec(vars map[string]string) (map[string][]string, []string) {
+	exec := map[string][]string{}
+	var problems []string
+	for k, v := range vars {
+		suffix, ok := strings.CutPrefix(k, ExecPrefix)
+		if !ok {
+			continue
+		}
+		name := strings.ToLower(suffix)
+		if !validJobName(name) {
+			problems = append(problems, fmt.Sprintf("%s: the job name %q must be letters, digits and underscores", k, name))
+			continue
+		}
+		var argv []string
+		if err := json.Unmarshal([]byte(v), &argv); err != nil {
+			problems = append(problems, fmt.Sprintf(`%s=%q: want a JSON array of strings such as ["python3","manage.py","my_command"] (%v)`, k, v, err))
+			continue
+		}
+		if len(argv) == 0 || argv[0] == "" {
+			problems = append(problems, fmt.Sprintf("%s=%q: the array must start with a program", k, v))
+			continue
+		}
+		exec[name] = argv
+	}
+	slices.Sort(problems)
+	return exec, problems
+}
+
+func validJobName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -75,9 +75,23 @@ func TestValidation(t *testing.T) {
 	}
 }
 
-func TestExecVariablesAreNotTypos(t *testing.T) {
-	if _, err := config.Parse([]string{`SLUICE_EXEC_HELLO=["echo","hi"]`}); err != nil {
+func TestExecJobs(t *testing.T) {
+	cfg, err := config.Parse([]string{`SLUICE_EXEC_VALIDATE_CEDULA=["python3","manage.py","validate_cedula"]`, "SLUICE_TASK_ID=7"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if got := cfg.Exec["validate_cedula"]; len(got) != 3 || got[2] != "validate_cedula" {
+		t.Errorf("Exec = %q", cfg.Exec)
+	}
+	_, err = config.Parse([]string{`SLUICE_EXEC_A=python3 x.py`, `SLUICE_EXEC_B=[]`, `SLUICE_EXEC_C-D=["x"]`})
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 3 {
+		t.Fatalf("err = %v; want 3 problems", err)
+	}
+	for i, want := range []string{"SLUICE_EXEC_A=", "SLUICE_EXEC_B=", "SLUICE_EXEC_C-D"} {
+		if !strings.HasPrefix(cerr.Problems[i], want) {
+			t.Errorf("problem %d = %q; want it to start with %q", i, cerr.Problems[i], want)
+		}
 	}
 }
 

@@ -26,6 +26,9 @@ type Job struct {
 	// returns within the kill grace once ctx ends, so the worker waits for
 	// it instead of abandoning it at the deadline.
 	Isolated bool
+	// Process asks that this Go handler always run in a child process (see
+	// Registry.Isolate), as if SLUICE_ISOLATION=process applied to it alone.
+	Process bool
 }
 
 // Registry maps job names to jobs. Register everything before workers start;
@@ -82,6 +85,25 @@ func (r *Registry) Names() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Isolate returns a registry in which every Go handler that is not already
+// isolated runs in a child process: self + [name] is executed with the payload
+// on stdin, and is killed like an exec job when its time is up. all chooses
+// every Go handler; otherwise only jobs added with Process set.
+// The child must run the handler from the original registry (see `sluice handle`).
+func (r *Registry) Isolate(self []string, killGrace time.Duration, all bool) *Registry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := &Registry{jobs: make(map[string]Job, len(r.jobs))}
+	for name, j := range r.jobs {
+		if !j.Isolated && (all || j.Process) {
+			argv := append(append([]string(nil), self...), name)
+			j = Exec(name, Command{Argv: argv, KillGrace: killGrace})
+		}
+		out.jobs[name] = j
+	}
+	return out
 }
 
 // UnknownError is returned for a job name nobody registered.

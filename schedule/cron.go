@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -38,7 +39,7 @@ func parseCron(line string, start time.Time, loc *time.Location) (sequence, erro
 
 	rest := strings.TrimSpace(line)
 	if rest == "" {
-		return fail(fmt.Errorf("empty"))
+		return fail(errors.New("empty"))
 	}
 
 	// Read the zone prefix here rather than in robfig/cron, which panics on
@@ -51,6 +52,11 @@ func parseCron(line string, start time.Time, loc *time.Location) (sequence, erro
 		name := spec[:i]
 		if name == "" {
 			return fail(fmt.Errorf("%s needs a zone name", prefix))
+		}
+		if name == "Local" {
+			// time.Local is whatever zone the host runs in: the same line
+			// would fire at different times on different machines.
+			return fail(fmt.Errorf("%sLocal depends on the host's zone; name a zone such as Europe/Berlin", prefix))
 		}
 		zone, err := time.LoadLocation(name)
 		if err != nil {

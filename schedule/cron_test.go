@@ -260,6 +260,7 @@ func TestCronValidate(t *testing.T) {
 		{"cron_tz alone", "CRON_TZ=", nil, "needs a zone and then a schedule"},
 		{"cron_tz without zone", "CRON_TZ= 0 9 * * *", nil, "needs a zone name"},
 		{"unknown zone", "CRON_TZ=Mars/Olympus 0 9 * * *", nil, "time zone"},
+		{"local zone", "CRON_TZ=Local 0 9 * * *", nil, "depends on the host"},
 		{"two prefixes", "CRON_TZ=UTC TZ=Europe/Berlin 0 9 * * *", nil, "more than one time zone prefix"},
 		{"tab after zone", "CRON_TZ=UTC\t0 9 * * *", nil, ""},
 		{"empty", "", nil, `cron line "": empty`},

@@ -101,8 +101,8 @@ func (s Spec) Validate() error {
 	return err
 }
 
-// Next returns the first due time strictly after `after`, in s.Location, or
-// the zero time when there is none: a Once schedule whose Start is not after
+// Next returns the first due time strictly after `after`, in the schedule's
+// location (s.Location, or a cron line's CRON_TZ zone), or the zero time when there is none: a Once schedule whose Start is not after
 // `after`, or an invalid Spec (see Validate).
 //
 // Daylight saving time: daily and longer schedules and cron lines keep

@@ -26,6 +26,8 @@ func TestWallTime(t *testing.T) {
 		{"berlin repeat is first occurrence", berlin, "2026-10-25T02:30:00Z", "2026-10-25T02:30:00+02:00"},
 		{"berlin after repeat", berlin, "2026-10-25T03:00:00Z", "2026-10-25T03:00:00+01:00"},
 		{"nanoseconds kept", berlin, "2026-03-29T02:30:00.5Z", "2026-03-29T03:30:00.5+02:00"},
+		// Santiago springs forward at midnight: the day starts at 01:00.
+		{"santiago midnight gap", mustZone("America/Santiago"), "2026-09-06T00:00:00Z", "2026-09-06T01:00:00-03:00"},
 		{"utc", time.UTC, "2026-03-08T02:30:00Z", "2026-03-08T02:30:00Z"},
 		{"normalizes day overflow", time.UTC, "2026-02-31T00:00:00Z", "2026-03-03T00:00:00Z"},
 	}

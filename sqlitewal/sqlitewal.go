@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -233,4 +234,25 @@ func (db *DB) Close() error {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil
+}
+
+// lowSpace is the free space below which an I/O error is blamed on a full disk.
+const lowSpace = 1 << 20
+
+// Diagnose adds what a person needs to an error from this database: when
+// SQLite reports a full disk, or an I/O error while the filesystem holding
+// the file has almost no space left, it says so and where.
+func (db *DB) Diagnose(err error) error {
+	if err == nil || !(errors.Is(err, sqlite3.FULL) || errors.Is(err, sqlite3.IOERR)) {
+		return err
+	}
+	var st syscall.Statfs_t
+	if serr := syscall.Statfs(filepath.Dir(db.Path), &st); serr != nil {
+		return err
+	}
+	free := st.Bavail * uint64(st.Bsize)
+	if errors.Is(err, sqlite3.FULL) || free < lowSpace {
+		return fmt.Errorf("the disk holding %s is full (%d bytes free); free some space and run again: %w", db.Path, free, err)
+	}
+	return err
 }

@@ -18,7 +18,7 @@ var errAbandoned = errors.New("shutdown grace over: attempt abandoned")
 // execute runs one claimed task and returns its outcome. It never blocks past
 // the task's deadline for an in-process job, so a handler that ignores its
 // context cannot hold a goroutine of the pool.
-func (w *Worker) execute(ctx context.Context, t queue.Task, f *flags) queue.Outcome {
+func (w *Worker) execute(ctx context.Context, t queue.Task, f *flags, active *running) queue.Outcome {
 	start := w.opts.Now()
 	o := queue.Outcome{ID: t.ID, Attempt: t.Attempt, StartedAt: start}
 	log := w.log.With(KeyTaskID, t.ID, KeyJob, t.Job, KeyAttempt, t.Attempt)
@@ -35,12 +35,16 @@ func (w *Worker) execute(ctx context.Context, t queue.Task, f *flags) queue.Outc
 	}
 
 	log.Debug("task started")
-	result, err := w.call(ctx, t)
+	result, err := w.call(ctx, t, active)
 	o.Duration = w.opts.Now().Sub(start)
 	switch {
 	case err == nil:
 		o.Kind, o.Result = queue.Succeed, result
 		log.Debug("task succeeded", "duration", o.Duration)
+		return o
+	case errors.Is(err, errCancelled):
+		o.Kind, o.Error = queue.Cancel, err.Error()
+		log.Info("task stopped after an operator cancelled it")
 		return o
 	case errors.Is(err, errAbandoned):
 		o.Kind, o.Error, o.Label = queue.Release, err.Error(), "abandoned"
@@ -71,7 +75,7 @@ type callResult struct {
 }
 
 // call checks the task, then runs its job under the task's timeout.
-func (w *Worker) call(ctx context.Context, t queue.Task) ([]byte, error) {
+func (w *Worker) call(ctx context.Context, t queue.Task, active *running) ([]byte, error) {
 	job, err := w.jobs.Lookup(t.Job)
 	if err != nil {
 		return nil, err // retried: a newer worker may know the job
@@ -83,7 +87,11 @@ func (w *Worker) call(ctx context.Context, t queue.Task) ([]byte, error) {
 		return nil, jobs.Permanent(fmt.Errorf("priority %d is negative", t.Priority))
 	}
 
-	tctx, cancel := context.WithTimeout(ctx, t.Timeout)
+	cctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	active.add(t.ID, cancelCause)
+	defer active.remove(t.ID)
+	tctx, cancel := context.WithTimeout(cctx, t.Timeout)
 	defer cancel()
 	deadline, _ := tctx.Deadline()
 	tctx = jobs.WithInfo(tctx, jobs.Info{TaskID: t.ID, Job: t.Job, Attempt: t.Attempt, Deadline: deadline})
@@ -117,6 +125,8 @@ func (w *Worker) call(ctx context.Context, t queue.Task) ([]byte, error) {
 	switch {
 	case r.err == nil:
 		return r.out, nil
+	case errors.Is(context.Cause(cctx), errCancelled):
+		return nil, errCancelled
 	case ctx.Err() != nil:
 		return nil, errAbandoned
 	case errors.Is(tctx.Err(), context.DeadlineExceeded):

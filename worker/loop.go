@@ -22,6 +22,7 @@ type loop struct {
 	feed   chan queue.Task    // claimed tasks waiting for a goroutine
 	done   chan queue.Outcome // outcomes waiting to be written
 	avgDur time.Duration      // moving average of task durations, sizes prefetch
+	active running            // attempts in progress, for operator cancels
 	// idle, when set, keeps the loop going when nothing is due: Run's mode.
 	// Nil is Drain's mode: stop when nothing is due and nothing runs.
 	idle idler
@@ -77,13 +78,14 @@ func (l *loop) run(ctx context.Context) (Summary, error) {
 	// Running tasks get a context that outlives ctx by the shutdown grace.
 	runCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
+	go w.watchCancels(runCtx, &l.active)
 	var wg sync.WaitGroup
 	for range w.opts.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for t := range l.feed {
-				l.done <- w.execute(runCtx, t, &l.flags)
+				l.done <- w.execute(runCtx, t, &l.flags, &l.active)
 			}
 		}()
 	}
@@ -235,10 +237,14 @@ func (l *loop) account(sum *Summary, written []queue.Outcome, res queue.Exchange
 	stale := make(map[int64]bool, len(res.Stale))
 	for _, o := range res.Stale {
 		stale[o.ID] = true
+		if o.Kind == queue.Cancel {
+			sum.Cancelled++ // the operator's cancel already wrote the outcome
+			continue
+		}
+		sum.Stale++
 		l.w.log.Warn("outcome dropped: the task's lease was taken over or it was cancelled",
 			KeyTaskID, o.ID, KeyAttempt, o.Attempt)
 	}
-	sum.Stale += len(res.Stale)
 	for _, o := range written {
 		l.observe(o)
 		if !stale[o.ID] {

@@ -46,9 +46,12 @@ type Options struct {
 	// The worker sizes the wait by measured task durations up to this cap.
 	// Default DefaultPrefetch.
 	Prefetch int
-	ID       string           // identifies this process's leases; default host-pid-random
-	Now      func() time.Time // clock for leases and retry times; default time.Now
-	Logger   *slog.Logger
+	// CancelPoll is how often running tasks are checked for an operator's
+	// cancel. Default DefaultCancelPoll.
+	CancelPoll time.Duration
+	ID         string           // identifies this process's leases; default host-pid-random
+	Now        func() time.Time // clock for leases and retry times; default time.Now
+	Logger     *slog.Logger
 }
 
 // DefaultPrefetch is the default cap on claimed tasks waiting for a goroutine.
@@ -87,6 +90,9 @@ func New(store Store, registry *jobs.Registry, opts Options) *Worker {
 	}
 	if opts.Prefetch <= 0 {
 		opts.Prefetch = DefaultPrefetch
+	}
+	if opts.CancelPoll <= 0 {
+		opts.CancelPoll = DefaultCancelPoll
 	}
 	if opts.ID == "" {
 		opts.ID = NewID()

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+#
+# Sluice in a container: one static binary on distroless/static (no shell, no
+# libc, no package manager), run as a fixed non-root user, with the queue on
+# the /data volume. Checked offline by deploy/deploy_test.go.
+#
+#   docker build -t sluice .
+#   docker run --rm -v sluice-data:/data --env-file deploy/systemd/sluice.env sluice drain
+#   docker run -d --name sluice -v sluice-data:/data --stop-timeout 180 sluice        # `sluice run`
+#
+# --stop-timeout (seconds) must exceed SLUICE_SHUTDOWN_GRACE, as TimeoutStopSec,
+# kill_timeout and terminationGracePeriodSeconds do in the other deploy files.
+#
+# Exec jobs (SLUICE_EXEC_<NAME>) run programs directly, and this image has none
+# but /sluice: build FROM it and COPY your (static) programs in, or copy /sluice
+# into an image that has them.
+
+ARG GO_VERSION=1.26
+
+FROM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+# Modules first, so editing the code does not download them again.
+COPY go.mod go.sum ./
+RUN go mod download && go mod verify
+COPY . .
+ARG VERSION=dev
+# CGO_ENABLED=0: the SQLite driver is pure Go, so the binary is fully static
+# and runs on distroless/static or scratch.
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/sluicehq/sluice/cli.Version=${VERSION}" \
+      -o /out/sluice . \
+ && mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/sluice /sluice
+# An empty /data owned by the runtime user: a named Docker volume mounted here
+# starts with this owner, so Sluice can create the database in it.
+COPY --from=build --chown=65532:65532 /out/data /data
+ENV SLUICE_DB=/data/sluice.db
+VOLUME ["/data"]
+# 65532 is distroless's "nonroot"; numeric so Kubernetes runAsNonRoot can check it.
+USER 65532:65532
+# Sluice treats SIGTERM and SIGINT alike: stop claiming, let running tasks
+# finish within SLUICE_SHUTDOWN_GRACE, record everything, exit 0.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/sluice"]
+CMD ["run"]

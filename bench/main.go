@@ -1,0 +1,353 @@
+// Command bench measures Sluice's speed and memory on this machine and
+// prints a table, plus JSON with -json. BENCHMARKS.md says how to read it.
+//
+//	go run ./bench              # everything, about a minute
+//	go run ./bench -quick       # smaller sizes, for a smoke test
+//	go run ./bench -json out.json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluicehq/sluice/jobs"
+	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/worker"
+)
+
+// Result is one measured number.
+type Result struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Target string  `json:"target,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+type sizes struct {
+	single, batch, drain, sleep, history, rssTasks, coldRuns int
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "smaller sizes (a smoke test, not a measurement)")
+	jsonOut := flag.String("json", "", "also write the results as JSON to this `file` (- for stdout)")
+	only := flag.String("only", "", "run only the measurements whose name contains this text")
+	flag.Parse()
+	sz := sizes{single: 20_000, batch: 1_000_000, drain: 100_000, sleep: 1_000, history: 1_000_000, rssTasks: 10_000, coldRuns: 15}
+	if *quick {
+		sz = sizes{single: 2_000, batch: 50_000, drain: 10_000, sleep: 200, history: 50_000, rssTasks: 2_000, coldRuns: 5}
+	}
+	if err := run(sz, *only, *jsonOut, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(sz sizes, only, jsonOut string, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "sluice-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{dir: dir, sz: sz}
+	steps := []struct {
+		name string
+		fn   func() ([]Result, error)
+	}{
+		{"enqueue", b.enqueue},
+		{"drain", b.drain},
+		{"sleep", b.sleep},
+		{"history", b.history},
+		{"process", b.process},
+	}
+	var results []Result
+	for _, s := range steps {
+		if only != "" && !strings.Contains(s.name, only) {
+			continue
+		}
+		rs, err := s.fn()
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		results = append(results, rs...)
+	}
+	fmt.Fprintf(out, "Sluice benchmarks — %s, %d CPUs, %s\n\n", runtime.Version(), runtime.NumCPU(), cpuModel())
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measurement\tvalue\tunit\ttarget\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.Name, format(r.Value), r.Unit, r.Target)
+	}
+	tw.Flush()
+	for _, r := range results {
+		if r.Note != "" {
+			fmt.Fprintf(out, "  %s: %s\n", r.Name, r.Note)
+		}
+	}
+	if jsonOut != "" {
+		data, _ := json.MarshalIndent(results, "", "  ")
+		if jsonOut == "-" {
+			fmt.Fprintln(out, string(data))
+		} else if err := os.WriteFile(jsonOut, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func format(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+type bench struct {
+	dir string
+	sz  sizes
+	n   int
+}
+
+// store opens a fresh database file.
+func (b *bench) store() (*queue.Store, string, error) {
+	b.n++
+	path := filepath.Join(b.dir, fmt.Sprintf("bench-%d.db", b.n))
+	s, err := queue.Open(context.Background(), path)
+	return s, path, err
+}
+
+func fill(s *queue.Store, n int, job, payload string) error {
+	const chunk = 10_000
+	ps := make([]queue.EnqueueParams, min(n, chunk))
+	for i := range ps {
+		ps[i] = queue.EnqueueParams{Job: job, Payload: json.RawMessage(payload)}
+	}
+	for done := 0; done < n; done += chunk {
+		if _, err := s.EnqueueMany(context.Background(), ps[:min(chunk, n-done)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) enqueue() ([]Result, error) {
+	s, _, err := b.store()
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	ctx := context.Background()
+	p := queue.EnqueueParams{Job: "echo_test", Payload: json.RawMessage(`{"n":1}`)}
+	start := time.Now()
+	for range b.sz.single {
+		if _, err := s.Enqueue(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	single := float64(b.sz.single) / time.Since(start).Seconds()
+
+	start = time.Now()
+	if err := fill(s, b.sz.batch, "echo_test", `{"n":1}`); err != nil {
+		return nil, err
+	}
+	batch := float64(b.sz.batch) / time.Since(start).Seconds()
+	return []Result{
+		{Name: "enqueue, one task per transaction", Value: single, Unit: "tasks/s", Target: "≥ 10000",
+			Note: fmt.Sprintf("%d calls of Store.Enqueue", b.sz.single)},
+		{Name: "enqueue, batches of 10,000", Value: batch, Unit: "tasks/s", Target: "≥ 500000",
+			Note: fmt.Sprintf("%d tasks through Store.EnqueueMany", b.sz.batch)},
+	}, nil
+}
+
+// drainRate drains n no-op tasks from s with 4 workers and returns tasks/s.
+func drainRate(s *queue.Store, n int) (float64, error) {
+	w := worker.New(s, jobs.NewRegistry(), worker.Options{Workers: 4})
+	sum, err := w.Drain(context.Background(), worker.DrainOpts{})
+	if err != nil {
+		return 0, err
+	}
+	if sum.Succeeded != n {
+		return 0, fmt.Errorf("drained %d of %d", sum.Succeeded, n)
+	}
+	return sum.Rate(), nil
+}
+
+func (b *bench) drain() ([]Result, error) {
+	s, _, err := b.store()
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if err := fill(s, b.sz.drain, "echo_test", `{"n":1}`); err != nil {
+		return nil, err
+	}
+	rate, err := drainRate(s, b.sz.drain)
+	if err != nil {
+		return nil, err
+	}
+	return []Result{{Name: "drain no-op tasks, 4 workers", Value: rate, Unit: "tasks/s", Target: "≥ 16000",
+		Note: fmt.Sprintf("%d echo_test tasks, first claim to last outcome written", b.sz.drain)}}, nil
+}
+
+func (b *bench) sleep() ([]Result, error) {
+	s, _, err := b.store()
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	reg := jobs.NewRegistry()
+	reg.Register("sleep10ms", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
+		t := time.NewTimer(10 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	if err := fill(s, b.sz.sleep, "sleep10ms", `{}`); err != nil {
+		return nil, err
+	}
+	const workers = 8
+	sum, err := worker.New(s, reg, worker.Options{Workers: workers}).Drain(context.Background(), worker.DrainOpts{})
+	if err != nil {
+		return nil, err
+	}
+	ideal := time.Duration(b.sz.sleep/workers) * 10 * time.Millisecond
+	return []Result{{Name: "1,000 tasks of 10 ms, 8 workers, ÷ ideal", Value: sum.Elapsed.Seconds() / ideal.Seconds(),
+		Unit: "×", Target: "≤ 1.05", Note: fmt.Sprintf("%d tasks in %s; ideal %s", b.sz.sleep, sum.Elapsed.Round(time.Millisecond), ideal)}}, nil
+}
+
+func (b *bench) history() ([]Result, error) {
+	const n = 20_000
+	empty, _, err := b.store()
+	if err != nil {
+		return nil, err
+	}
+	defer empty.Close()
+	if err := fill(empty, n, "echo_test", `{"n":1}`); err != nil {
+		return nil, err
+	}
+	base, err := drainRate(empty, n)
+	if err != nil {
+		return nil, err
+	}
+
+	full, _, err := b.store()
+	if err != nil {
+		return nil, err
+	}
+	defer full.Close()
+	// A finished history, written directly: 1,000,000 succeeded tasks.
+	_, err = full.DB().Write.Exec(`
+		WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO tasks (job, payload, state, attempt, run_at, created_at, started_at, finished_at, duration_ms, result, history)
+		SELECT 'echo_test', '{"n":1}', 'succeeded', 1, i, i, i, i + 1, 1, '{"n":1}',
+		       '[{"attempt":1,"outcome":"succeeded","started_at":' || i || ',"duration_ms":1,"error":null}]'
+		FROM n`, b.sz.history)
+	if err != nil {
+		return nil, err
+	}
+	if err := fill(full, n, "echo_test", `{"n":1}`); err != nil {
+		return nil, err
+	}
+	withHistory, err := drainRate(full, n)
+	if err != nil {
+		return nil, err
+	}
+	return []Result{
+		{Name: "drain with empty history", Value: base, Unit: "tasks/s"},
+		{Name: fmt.Sprintf("drain with %d finished in history", b.sz.history), Value: withHistory, Unit: "tasks/s"},
+		{Name: "history ÷ empty", Value: withHistory / base, Unit: "×", Target: "≥ 0.90",
+			Note: fmt.Sprintf("%d no-op tasks each, 4 workers", n)},
+	}, nil
+}
+
+// process measures the real binary: cold drain wall time and peak RSS.
+func (b *bench) process() ([]Result, error) {
+	bin := filepath.Join(b.dir, "sluice")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Dir = repoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build: %v\n%s", err, out)
+	}
+	s, path, err := b.store()
+	if err != nil {
+		return nil, err
+	}
+	s.Close()
+	env := append(os.Environ(), "SLUICE_DB="+path, "SLUICE_LOG_FORMAT=json")
+	var walls []time.Duration
+	for range b.sz.coldRuns {
+		cmd := exec.Command(bin, "drain")
+		cmd.Env = env
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("drain: %v\n%s", err, out)
+		}
+		walls = append(walls, time.Since(start))
+	}
+	slices.Sort(walls)
+	median := walls[len(walls)/2]
+
+	s, path, err = b.store()
+	if err != nil {
+		return nil, err
+	}
+	if err := fill(s, b.sz.rssTasks, "echo_test", `{"n":1}`); err != nil {
+		return nil, err
+	}
+	s.Close()
+	cmd := exec.Command(bin, "drain")
+	cmd.Env = append(os.Environ(), "SLUICE_DB="+path, "SLUICE_LOG_FORMAT=json")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("drain: %v\n%s", err, out)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return nil, errors.New("no rusage")
+	}
+	return []Result{
+		{Name: "cold `sluice drain`, empty queue, median", Value: float64(median.Microseconds()) / 1000, Unit: "ms", Target: "≤ 20",
+			Note: fmt.Sprintf("process wall time over %d runs: min %s, max %s", len(walls), walls[0].Round(time.Microsecond), walls[len(walls)-1].Round(time.Microsecond))},
+		{Name: fmt.Sprintf("peak RSS, `sluice drain` of %d tasks", b.sz.rssTasks), Value: float64(ru.Maxrss) / 1024, Unit: "MiB", Target: "≤ 25"},
+	}, nil
+}
+
+// repoRoot finds the module root from the working directory.
+func repoRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return dir
+}

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sluicehq/sluice/jobs"
+)
+
+// handleCommand is the hidden subcommand a worker runs, as a child process, to
+// execute one Go handler under process isolation. It is not for people.
+const handleCommand = "handle"
+
+// runHandle runs the Go handler args[0] with the payload from stdin and
+// writes its result to stdout. Its context ends at SLUICE_TASK_DEADLINE or on
+// SIGTERM (ctx). Exit 1 is a failure (the error on stderr), exit
+// jobs.ExitPermanent a failure that retrying cannot fix.
+func runHandle(ctx context.Context, m *Main, args []string) error {
+	if len(args) != 1 {
+		return usagef("handle: want exactly one job name")
+	}
+	reg := m.Jobs
+	if reg == nil {
+		reg = jobs.NewRegistry()
+	}
+	job, err := reg.Lookup(args[0])
+	if err != nil {
+		return err
+	}
+	payload, err := io.ReadAll(m.Stdin)
+	if err != nil {
+		return fmt.Errorf("read payload: %w", err)
+	}
+	if d, err := time.Parse(time.RFC3339Nano, lookup(m.Environ, jobs.EnvDeadline)); err == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	out, err := job.Func(ctx, payload)
+	if err != nil {
+		if jobs.IsPermanent(err) {
+			fmt.Fprintln(m.Stderr, err)
+			os.Exit(jobs.ExitPermanent) // the one exit status the parent reads as "do not retry"
+		}
+		return errors.New(err.Error())
+	}
+	_, err = m.Stdout.Write(out)
+	return err
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+// TestKillNineChaos drains tasks (some slow) while SIGKILLing the draining
+// process at random moments, restarting it each time. At the end every task
+// has succeeded, and every extra run of a task is explained by a kill while
+// it ran (an attempt whose lease expired).
+func TestKillNineChaos(t *testing.T) {
+	const kills = 20
+	n := volume / 5 // 2,000 in the plain run
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.db")
+	record := filepath.Join(dir, "runs.txt")
+	s := openStore(t, path)
+	ids := enqueueN(t, s, n, "record", func(i int) string {
+		if i%10 == 0 {
+			return `{"sleep_ms":100}`
+		}
+		return `{}`
+	})
+	env := []string{"RECORD_FILE=" + record, "SLUICE_WORKERS=4", "SLUICE_MAX_ATTEMPTS=1000",
+		"SLUICE_TIMEOUT=1s", "SLUICE_RETRY=1500ms", "SLUICE_KILL_GRACE=0s"}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	killed := 0
+	for killed < kills {
+		cmd := sluice(t, path, env, "drain")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		// The kill moment is the experiment, not a wait for a condition.
+		select {
+		case <-exited: // finished before the kill: nothing to kill this round
+		case <-time.After(time.Duration(20+rng.IntN(200)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			killed++
+		}
+		counts, _ := s.Counts(context.Background())
+		if counts[queue.Queued]+counts[queue.Running] == 0 {
+			break // everything finished before all the kills happened
+		}
+	}
+	drainUntil(t, s, path, env, 2*time.Minute)
+
+	runs := readRuns(t, record)
+	extra, expired := 0, 0
+	for _, id := range ids {
+		task, err := s.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task.State != queue.Succeeded {
+			t.Fatalf("task %d ended %s: %s", id, task.State, task.Error)
+		}
+		lost := 0
+		for _, h := range task.History {
+			if h.Outcome == "lease_expired" {
+				lost++
+			}
+		}
+		expired += lost
+		if runs[id] < 1 {
+			t.Errorf("task %d succeeded but its run was not recorded", id)
+		}
+		if runs[id]-1 > lost {
+			h, _ := json.Marshal(task.History)
+			t.Errorf("task %d ran %d times with only %d attempts lost to kills: %s", id, runs[id], lost, h)
+		}
+		extra += runs[id] - 1
+	}
+	t.Logf("%d kills, %d tasks: all succeeded; %d attempts lost to kills, %d extra runs (each a kill after the work was done but before its outcome was written)",
+		killed, n, expired, extra)
+	if killed < kills && expired == 0 {
+		t.Logf("note: the drain finished before %d kills could happen", kills)
+	}
+}
