@@ -41,7 +41,9 @@ type declared struct {
 // start times such as "09:30"; the Definition of each schedule is its entry
 // in a canonical form (with the effective zone), so a schedule changes only
 // when its declaration does.
-func parseDeclared(text string, now time.Time, loc *time.Location) ([]queue.ScheduleParams, []string) {
+//
+// known, when not nil, checks that a job exists; its error is a problem.
+func parseDeclared(text string, now time.Time, loc *time.Location, known func(job string) error) ([]queue.ScheduleParams, []string) {
 	const v = "SLUICE_SCHEDULES"
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.DisallowUnknownFields()
@@ -63,6 +65,11 @@ func parseDeclared(text string, now time.Time, loc *time.Location) ([]queue.Sche
 			where += fmt.Sprintf(" (%q)", d.Name)
 		}
 		p, errs := d.params(now, loc)
+		if known != nil && strings.TrimSpace(d.Job) != "" {
+			if err := known(d.Job); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
 		for _, e := range errs {
 			problems = append(problems, fmt.Sprintf("%s: %s", where, e))
 		}
@@ -218,12 +225,11 @@ func (e *env) declare() error {
 	if e.cfg.Schedules == "" {
 		return nil
 	}
-	ps, problems := parseDeclared(e.cfg.Schedules, time.Now(), e.cfg.Location())
-	for _, p := range ps {
-		if _, err := e.jobs.Lookup(p.Job); err != nil {
-			problems = append(problems, fmt.Sprintf("SLUICE_SCHEDULES (%q): %v", p.Name, err))
-		}
+	known := func(job string) error {
+		_, err := e.jobs.Lookup(job)
+		return err
 	}
+	ps, problems := parseDeclared(e.cfg.Schedules, time.Now(), e.cfg.Location(), known)
 	if len(problems) > 0 {
 		return &config.Error{Problems: problems}
 	}

@@ -18,7 +18,7 @@ func TestParseDeclared(t *testing.T) {
 	   "payload": { "kind" : "daily" }, "catch_up": "ALL", "no_overlap": true, "timeout": "5m", "repeats": 3},
 	  {"name": "feeds", "job": "poll", "type": "minutes", "every": 15},
 	  {"name": "mail", "job": "send", "type": "cron", "cron": "0 9 * * 1-5", "queue": "mail", "priority": 2}
-	]`, declareNow, time.UTC)
+	]`, declareNow, time.UTC, nil)
 	if len(problems) > 0 {
 		t.Fatalf("problems: %q", problems)
 	}
@@ -38,15 +38,15 @@ func TestParseDeclared(t *testing.T) {
 		t.Errorf("mail = %+v", m)
 	}
 	// The definition ignores layout but not content.
-	again, _ := parseDeclared(`[{"job":"poll","name":"feeds","every":15,"type":"minutes"}]`, declareNow.Add(time.Hour), time.UTC)
+	again, _ := parseDeclared(`[{"job":"poll","name":"feeds","every":15,"type":"minutes"}]`, declareNow.Add(time.Hour), time.UTC, nil)
 	if again[0].Definition != ps[1].Definition {
 		t.Errorf("definitions differ for the same entry:\n%s\n%s", again[0].Definition, ps[1].Definition)
 	}
-	moved, _ := parseDeclared(`[{"job":"poll","name":"feeds","every":15,"type":"minutes"}]`, declareNow, berlin)
+	moved, _ := parseDeclared(`[{"job":"poll","name":"feeds","every":15,"type":"minutes"}]`, declareNow, berlin, nil)
 	if moved[0].Definition == ps[1].Definition {
 		t.Error("a new SLUICE_TZ must change the definition of an entry without a zone")
 	}
-	if none, problems := parseDeclared(" [ ] ", declareNow, time.UTC); len(problems) > 0 || len(none) != 0 {
+	if none, problems := parseDeclared(" [ ] ", declareNow, time.UTC, nil); len(problems) > 0 || len(none) != 0 {
 		t.Errorf("[] = %v, %q; want no schedules and no problems", none, problems)
 	}
 }
@@ -74,7 +74,7 @@ func TestParseDeclaredProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ps, problems := parseDeclared(tt.text, declareNow, time.UTC)
+			ps, problems := parseDeclared(tt.text, declareNow, time.UTC, nil)
 			if ps != nil {
 				t.Errorf("schedules = %+v; want none with problems", ps)
 			}
@@ -125,12 +125,12 @@ func FuzzParseDeclared(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		watchdog := time.AfterFunc(3*time.Second, func() { panic(fmt.Sprintf("parseDeclared(%q) takes over 3s", text)) })
 		defer watchdog.Stop()
-		ps, problems := parseDeclared(text, declareNow, time.UTC)
+		ps, problems := parseDeclared(text, declareNow, time.UTC, nil)
 		if len(problems) > 0 && ps != nil {
 			t.Fatalf("both schedules and problems: %v %q", ps, problems)
 		}
 		for _, p := range ps {
-			again, problems := parseDeclared("["+p.Definition+"]", declareNow, time.UTC)
+			again, problems := parseDeclared("["+p.Definition+"]", declareNow, time.UTC, nil)
 			if len(problems) > 0 || len(again) != 1 || again[0].Definition != p.Definition {
 				t.Fatalf("definition %s does not parse back to itself: %q", p.Definition, problems)
 			}
