@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/queue"
@@ -56,14 +57,18 @@ func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
 	return l.run(ctx)
 }
 
-// runIdle is Run's idler.
+// runIdle is Run's idler. Its waiter goroutine and the loop's coordinator
+// both fire schedules; mu lets one fire at a time.
 type runIdle struct {
-	w         *Worker
-	store     RunStore
-	poll      time.Duration
+	w     *Worker
+	store RunStore
+	poll  time.Duration
+
+	mu        sync.Mutex
 	nextCheck time.Time // beforeClaim fires schedules again from then
 }
 
+// fire fires due schedules and reports whether that added tasks; r.mu held.
 func (r *runIdle) fire(ctx context.Context) (bool, error) {
 	firings, err := r.store.FireDue(ctx)
 	if err != nil {
@@ -80,6 +85,10 @@ func (r *runIdle) fire(ctx context.Context) (bool, error) {
 }
 
 func (r *runIdle) beforeClaim(ctx context.Context) error {
+	if !r.mu.TryLock() {
+		return nil // the waiter is firing them right now
+	}
+	defer r.mu.Unlock()
 	if r.w.opts.Now().Before(r.nextCheck) {
 		return nil
 	}
@@ -91,7 +100,9 @@ func (r *runIdle) wait(ctx context.Context) error {
 	for {
 		// Take the channel before looking, so an enqueue in between still wakes us.
 		enqueued := r.store.Enqueued()
+		r.mu.Lock()
 		fired, err := r.fire(ctx)
+		r.mu.Unlock()
 		if err != nil || fired {
 			return err
 		}

@@ -94,6 +94,15 @@ func TestRunFiresScheduleRepeatedly(t *testing.T) {
 		if want := start.Add(time.Duration(i) * 10 * time.Minute); !task.ScheduledFor.Equal(want) {
 			t.Fatalf("run %d scheduled for %v; want %v", i, task.ScheduledFor, want)
 		}
+		// Move time only once the outcome is written: a jump past the lease of
+		// a task still running would rightly have it recovered and run again.
+		deadline := time.Now().Add(30 * time.Second)
+		for e.get(t, id).State != queue.Succeeded {
+			if time.Now().After(deadline) {
+				t.Fatalf("task %d did not succeed within 30s", id)
+			}
+			time.Sleep(time.Millisecond) // polling, not waiting for time to pass
+		}
 		e.clock.Advance(10 * time.Minute)
 	}
 	sum := stop()
