@@ -94,7 +94,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"drain", "run every due task, then exit", runDrain},
+		{"run", "work until signalled: fire schedules, run tasks as they come", runRun},
 		{"enqueue", "add a task to the queue", runEnqueue},
+		{"schedule", "add, list, show, remove, pause or resume schedules", runSchedule},
 		{"cancel", "cancel queued or running tasks", runCancel},
 		{"status", "show the queue at a glance", runStatus},
 		{"tasks", "list tasks, filtered", runTasks},
@@ -197,6 +199,8 @@ type env struct {
 	log  *slog.Logger
 	jobs *jobs.Registry
 	now  func() time.Time
+	// declared holds SLUICE_SCHEDULES, parsed; nil when it is not set.
+	declared []queue.ScheduleParams
 }
 
 func (m *Main) env() (*env, error) {
@@ -212,7 +216,11 @@ func (m *Main) env() (*env, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg, now: now}, nil
+	e := &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg, now: now}
+	if err := e.declare(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // registry returns the jobs this process runs: the Go handlers, the exec jobs

@@ -13,8 +13,9 @@ import (
 const drainUsage = `
 Usage: sluice drain [flags]
 
-Runs every task that is due, writes each outcome back, and exits when none
-is due and none is running. For a systemd timer, a scheduled Machine, a
+Fires every due schedule (after syncing SLUICE_SCHEDULES when it is set),
+then runs every task that is due, writes each outcome back, and exits when
+none is due and none is running. For a systemd timer, a scheduled Machine, a
 Kubernetes CronJob, or by hand.
 
 While it runs it removes old finished tasks as SLUICE_KEEP_SUCCEEDED and
@@ -59,6 +60,9 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := e.fireSchedules(ctx, store); err != nil {
+		return errors.Join(fmt.Errorf("drain: %w", err), store.Close())
+	}
 	opts := e.workerOptions()
 	var live *liveLine
 	if isTerminal(m.Stderr) {
@@ -75,7 +79,7 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if live != nil {
 		live.Clear()
 	}
-	printSummary(m, sum)
+	printSummary(m, "drained", sum)
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
@@ -103,8 +107,18 @@ func (e *env) workerOptions() worker.Options {
 	}
 }
 
-func printSummary(m *Main, s worker.Summary) {
-	fmt.Fprintf(m.Stdout, "drained: %d ran, %d succeeded, %d failed, %d retried later", s.Ran, s.Succeeded, s.Failed, s.Retried)
+// fireSchedules syncs SLUICE_SCHEDULES and fires every due schedule once.
+func (e *env) fireSchedules(ctx context.Context, store *queue.Store) error {
+	if err := e.syncDeclared(ctx, store); err != nil {
+		return err
+	}
+	firings, err := store.FireDue(ctx)
+	worker.LogFirings(e.log, firings)
+	return err
+}
+
+func printSummary(m *Main, verb string, s worker.Summary) {
+	fmt.Fprintf(m.Stdout, "%s: %d ran, %d succeeded, %d failed, %d retried later", verb, s.Ran, s.Succeeded, s.Failed, s.Retried)
 	if s.Released > 0 {
 		fmt.Fprintf(m.Stdout, ", %d released", s.Released)
 	}

@@ -38,6 +38,9 @@ type Config struct {
 	BackoffMax    time.Duration `env:"BACKOFF_MAX" envDefault:"1h" help:"cap on the delay between retries"`
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"after SIGTERM/SIGINT, how long running tasks may finish before they are stopped and queued again"`
 	DrainDeadline time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
+	Poll          time.Duration `env:"POLL" envDefault:"1s" help:"sluice run: how often to look for tasks other processes added (in-process ones start at once)"`
+	TZ            string        `env:"TZ" envDefault:"UTC" help:"IANA time zone of schedules that name none (wall-clock times of daily and longer schedules and cron lines)"`
+	Schedules     string        `env:"SCHEDULES" help:"declared schedules, a JSON array (see README); set, it is the source of truth for them at drain and run start"`
 	Isolation     string        `env:"ISOLATION" envDefault:"inprocess" help:"where Go handlers run: inprocess, or process (a child process killed at the timeout)"`
 	KeepSucceeded Keep          `env:"KEEP_SUCCEEDED" envDefault:"7d" help:"succeeded tasks kept: an age (7d, 36h), a count (10000), both (7d,10000) or forever; drain removes the rest"`
 	KeepFailed    Keep          `env:"KEEP_FAILED" envDefault:"30d" help:"failed and cancelled tasks kept (each state on its own), same form as KEEP_SUCCEEDED"`
@@ -201,6 +204,12 @@ func (c Config) validate() []string {
 	if c.DrainDeadline < 0 {
 		p = append(p, fmt.Sprintf("SLUICE_DRAIN_DEADLINE=%s: must not be negative", c.DrainDeadline))
 	}
+	if c.Poll <= 0 {
+		p = append(p, fmt.Sprintf("SLUICE_POLL=%s: must be positive", c.Poll))
+	}
+	if _, err := time.LoadLocation(c.TZ); err != nil || c.TZ == "" || strings.EqualFold(c.TZ, "local") {
+		p = append(p, fmt.Sprintf("SLUICE_TZ=%q: want an IANA time zone such as UTC or Europe/Berlin", c.TZ))
+	}
 	if !slices.Contains([]string{"inprocess", "process"}, c.Isolation) {
 		p = append(p, fmt.Sprintf("SLUICE_ISOLATION=%q: want inprocess or process", c.Isolation))
 	}
@@ -223,6 +232,15 @@ func (c Config) validate() []string {
 // It is derived from the defaults (RETRY - TIMEOUT) so a task with a longer
 // timeout gets a proportionally longer lease.
 func (c Config) LeaseMargin() time.Duration { return c.Retry - c.Timeout }
+
+// Location is the zone named by TZ; Parse has checked that it loads.
+func (c Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.TZ)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
 
 // Var describes one setting for `sluice config` and the docs.
 type Var struct {

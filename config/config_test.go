@@ -106,3 +106,22 @@ func TestVarsListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestScheduleSettings(t *testing.T) {
+	cfg, err := config.Parse([]string{"SLUICE_TZ=Europe/Berlin", "SLUICE_POLL=250ms", `SLUICE_SCHEDULES=[]`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Location().String() != "Europe/Berlin" || cfg.Poll != 250*time.Millisecond || cfg.Schedules != "[]" {
+		t.Errorf("cfg = %+v", cfg)
+	}
+	if def, _ := config.Parse(nil); def.Location() != time.UTC || def.Poll != time.Second || def.Schedules != "" {
+		t.Errorf("defaults = %+v; want UTC, 1s, no declared schedules", def)
+	}
+	_, err = config.Parse([]string{"SLUICE_TZ=Mars/Base", "SLUICE_POLL=0s"})
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 2 ||
+		!strings.Contains(cerr.Problems[0], "SLUICE_POLL") || !strings.Contains(cerr.Problems[1], `SLUICE_TZ="Mars/Base"`) {
+		t.Errorf("err = %v; want problems with SLUICE_POLL and SLUICE_TZ", err)
+	}
+}

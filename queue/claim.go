@@ -208,7 +208,8 @@ WHERE id IN (
     ORDER BY priority DESC, run_at, id
     LIMIT ?5)
 RETURNING id, job, payload, queue, priority, attempt, coalesce(max_attempts, ?6),
-          coalesce(timeout_ms, ?3), task_group, run_at, created_at, lease_until`
+          coalesce(timeout_ms, ?3), task_group, run_at, created_at, lease_until,
+          coalesce(schedule_id, 0), coalesce(scheduled_for, 0)`
 
 var (
 	claimAllSQL    = fmt.Sprintf(claimSQL, "")
@@ -236,9 +237,10 @@ func claim(ctx context.Context, tx *sql.Tx, now time.Time, p ClaimParams) ([]Tas
 			payload                          string
 			group                            sql.NullString
 			timeoutMS, runAt, created, lease int64
+			scheduledFor                     int64
 		)
 		if err := rows.Scan(&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &t.Attempt, &t.MaxAttempts,
-			&timeoutMS, &group, &runAt, &created, &lease); err != nil {
+			&timeoutMS, &group, &runAt, &created, &lease, &t.ScheduleID, &scheduledFor); err != nil {
 			return nil, wrap("claim tasks", err)
 		}
 		t.Payload = json.RawMessage(payload)
@@ -246,6 +248,7 @@ func claim(ctx context.Context, tx *sql.Tx, now time.Time, p ClaimParams) ([]Tas
 		t.Timeout = time.Duration(timeoutMS) * time.Millisecond
 		t.Group = group.String
 		t.RunAt, t.CreatedAt, t.LeaseUntil = fromMS(runAt), fromMS(created), fromMS(lease)
+		t.ScheduledFor = fromMS(scheduledFor)
 		t.StartedAt = now
 		t.Worker = p.Worker
 		tasks = append(tasks, t)

@@ -187,6 +187,9 @@ func (s *Store) enqueue(ctx context.Context, db querier, p EnqueueParams) (Enque
 		r.Duplicate = true
 		err = db.QueryRowContext(ctx, activeKeySQL, p.UniqueKey).Scan(&r.ID)
 	}
+	if err == nil && !r.Duplicate {
+		s.notify()
+	}
 	return r, wrap("enqueue", err)
 }
 
@@ -286,6 +289,7 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParam
 	for i := range ids {
 		ids[i] = last - int64(len(ps)) + 1 + int64(i)
 	}
+	s.notify()
 	return ids, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/sqlitewal"
@@ -23,6 +24,9 @@ var Migrations, _ = fs.Sub(migrationFiles, "migrations")
 type Store struct {
 	db  *sqlitewal.DB
 	now func() time.Time
+
+	mu       sync.Mutex
+	enqueued chan struct{} // closed when this Store adds tasks; see Enqueued
 }
 
 // NewOpts tunes New.

@@ -26,7 +26,8 @@ func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
 const taskColumns = `id, job, payload, queue, priority, state, attempt, coalesce(max_attempts, 0),
     coalesce(timeout_ms, 0), coalesce(task_group, ''), run_at, created_at, coalesce(started_at, 0),
     coalesce(finished_at, 0), coalesce(lease_until, 0), coalesce(worker, ''), coalesce(duration_ms, 0),
-    result, coalesce(error, ''), history, coalesce(unique_key, '')`
+    result, coalesce(error, ''), history, coalesce(unique_key, ''),
+    coalesce(schedule_id, 0), coalesce(scheduled_for, 0)`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -37,11 +38,12 @@ func scanTask(row scanner) (Task, error) {
 		result                                     sql.NullString
 		state                                      string
 		timeoutMS, runAt, created, started, finish int64
-		lease, duration                            int64
+		lease, duration, scheduledFor              int64
 	)
 	err := row.Scan(&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &state, &t.Attempt, &t.MaxAttempts,
 		&timeoutMS, &t.Group, &runAt, &created, &started, &finish, &lease, &t.Worker, &duration,
-		&result, &t.Error, &history, &t.UniqueKey)
+		&result, &t.Error, &history, &t.UniqueKey,
+		&t.ScheduleID, &scheduledFor)
 	if err != nil {
 		return t, err
 	}
@@ -51,6 +53,7 @@ func scanTask(row scanner) (Task, error) {
 	t.RunAt, t.CreatedAt, t.StartedAt = fromMS(runAt), fromMS(created), fromMS(started)
 	t.FinishedAt, t.LeaseUntil = fromMS(finish), fromMS(lease)
 	t.Duration = time.Duration(duration) * time.Millisecond
+	t.ScheduledFor = fromMS(scheduledFor)
 	if result.Valid {
 		t.Result = []byte(result.String)
 	}

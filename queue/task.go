@@ -47,6 +47,11 @@ type Task struct {
 	Result      []byte
 	Error       string
 	History     []Attempt
+	// ScheduleID is the schedule that made the task; 0 for other tasks.
+	ScheduleID int64
+	// ScheduledFor is the due time the task stands for when a schedule made
+	// it (column scheduled_for); it may be earlier than RunAt after downtime.
+	ScheduledFor time.Time
 }
 
 // Attempt is one run of a task, as kept in its history.

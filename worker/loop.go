@@ -23,6 +23,20 @@ type loop struct {
 	done   chan queue.Outcome // outcomes waiting to be written
 	avgDur time.Duration      // moving average of task durations, sizes prefetch
 	active running            // attempts in progress, for operator cancels
+	// idle, when set, keeps the loop going when nothing is due: Run's mode.
+	// Nil is Drain's mode: stop when nothing is due and nothing runs.
+	idle idler
+}
+
+// idler is what a long-running loop does besides claiming.
+type idler interface {
+	// wait returns when a claim may find work: something became due, was
+	// enqueued in-process, or a poll interval passed with something due.
+	// It returns ctx's error when ctx ends first.
+	wait(ctx context.Context) error
+	// beforeClaim runs before each claim while the loop is busy, so that
+	// schedules fire even when the queue never runs dry.
+	beforeClaim(ctx context.Context) error
 }
 
 func (w *Worker) newLoop(opts DrainOpts) *loop {
@@ -94,10 +108,15 @@ func (l *loop) run(ctx context.Context) (Summary, error) {
 	}
 	// Writes must go through during a graceful stop; the busy timeout bounds them.
 	wctx := context.WithoutCancel(ctx)
+	// A run loop's waiter: at most one at a time, ended with the loop.
+	idleCtx, stopIdle := context.WithCancel(ctx)
+	defer stopIdle()
+	var wakeC chan error
 	params := queue.ClaimParams{
 		Worker: w.opts.ID, Queues: w.opts.Queues, DefaultTimeout: w.opts.Timeout,
 		DefaultMaxAttempts: w.opts.MaxAttempts, LeaseMargin: w.opts.LeaseMargin,
 	}
+loop:
 	for {
 		n := 0
 		if claiming {
@@ -108,6 +127,12 @@ func (l *loop) run(ctx context.Context) (Summary, error) {
 			if exhausted && len(pending) == 0 {
 				n = 0 // nothing new can have become due that is worth a write transaction
 			}
+		}
+		if n > 0 && l.idle != nil {
+			if err = l.idle.beforeClaim(ctx); err != nil && ctx.Err() == nil {
+				break
+			}
+			err = nil
 		}
 		if n > 0 || len(pending) > 0 {
 			p := params
@@ -129,10 +154,21 @@ func (l *loop) run(ctx context.Context) (Summary, error) {
 				claiming = false
 			}
 		}
-		if inflight == 0 && (!claiming || exhausted) {
+		if inflight == 0 && (!claiming || (exhausted && l.idle == nil)) {
 			break
 		}
+		if l.idle != nil && claiming && exhausted && wakeC == nil {
+			wakeC = make(chan error, 1) // buffered: the waiter never blocks on a loop that left
+			go func(c chan<- error) { c <- l.idle.wait(idleCtx) }(wakeC)
+		}
 		select {
+		case werr := <-wakeC:
+			wakeC = nil
+			if werr != nil && ctx.Err() == nil {
+				err = werr
+				break loop
+			}
+			exhausted = false
 		case o := <-l.done:
 			before := len(pending)
 			pending = l.collect(append(pending, o))

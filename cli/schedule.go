@@ -1,0 +1,376 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/schedule"
+)
+
+const scheduleUsage = `
+Usage: sluice schedule <add|list|show|rm|pause|resume> [flags] [arguments]
+
+Manages schedules: named jobs that Sluice enqueues at due times. 'sluice drain'
+fires every due schedule before it drains; 'sluice run' fires each one at its
+due time. Every due time yields exactly one task, however many processes run.
+
+Subcommands:
+  add     add a schedule
+  list    list schedules with their next run, in their zone and in UTC
+  show    show one schedule and its next five due times
+  rm      remove a schedule (its tasks stay)
+  pause   stop a schedule from firing
+  resume  let a paused schedule fire again, from its next due time
+
+Run 'sluice schedule <subcommand> -h' for its flags.
+
+Examples:
+  sluice schedule add -payload '{"kind":"daily"}' -start 02:30 -zone Europe/Berlin nightly report daily
+  sluice schedule add feeds poll_feeds minutes 15
+  sluice schedule list
+`
+
+func runSchedule(ctx context.Context, m *Main, args []string) error {
+	subs := map[string]func(context.Context, *Main, []string) error{
+		"add": scheduleAdd, "list": scheduleList, "ls": scheduleList, "show": scheduleShow,
+		"rm": scheduleRemove, "pause": schedulePause, "resume": scheduleResume,
+	}
+	if len(args) == 0 {
+		return usagef("schedule: missing subcommand (add, list, show, rm, pause or resume)")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(m.Stdout, strings.TrimLeft(scheduleUsage, "\n"))
+		return errHelp
+	}
+	sub, ok := subs[args[0]]
+	if !ok {
+		return usagef("schedule: unknown subcommand %q (want add, list, show, rm, pause or resume)", args[0])
+	}
+	return sub(ctx, m, args[1:])
+}
+
+const scheduleAddUsage = `
+Usage: sluice schedule add [flags] NAME JOB TYPE [VALUE]
+
+Adds a schedule called NAME that enqueues JOB. TYPE is one of once, minutes,
+hourly, daily, weekly, biweekly, monthly, bimonthly, quarterly, yearly, cron.
+VALUE is the number of minutes for minutes ("15") and the line for cron
+("0 9 * * 1-5", "@daily", "@every 90m", "CRON_TZ=Europe/Berlin 0 9 * * *");
+other types take none.
+
+-start fixes the first due time and, for daily and longer types, the
+wall-clock time and the day of the month (monthly schedules from the 31st
+clamp to shorter months' last day). Without it the schedule is due now. A
+start in the past runs first at its next due time after now.
+
+Examples:
+  sluice schedule add feeds poll_feeds minutes 15
+  sluice schedule add -start 02:30 -zone Europe/Berlin -payload '{"kind":"daily"}' nightly report daily
+  sluice schedule add -start 2026-01-31T09:00 invoices monthly_invoice monthly
+  sluice schedule add -catch-up all -no-overlap weekday-mail send_mail cron '0 9 * * 1-5'
+  sluice schedule add -start 2026-12-24T18:00:00Z -repeats 1 xmas greet once
+`
+
+func scheduleAdd(ctx context.Context, m *Main, args []string) error {
+	fs := newFlagSet(m, "schedule add", scheduleAddUsage)
+	var p queue.ScheduleParams
+	payload := fs.String("payload", "", "task payload, JSON (default {})")
+	fs.StringVar(&p.Queue, "queue", queue.DefaultQueue, "queue `name` of the tasks")
+	fs.IntVar(&p.Priority, "priority", 0, "priority of the tasks, 0 or more")
+	fs.IntVar(&p.MaxAttempts, "max-attempts", 0, "attempts per task (default SLUICE_MAX_ATTEMPTS)")
+	fs.DurationVar(&p.Timeout, "timeout", 0, "hard timeout of each attempt (default SLUICE_TIMEOUT)")
+	start := fs.String("start", "", "first due `time`: RFC 3339, 2026-01-02 09:30 or 09:30 (in -zone); default now")
+	zone := fs.String("zone", "", "IANA time `zone` of wall-clock times (default SLUICE_TZ)")
+	fs.IntVar(&p.Repeats, "repeats", 0, "runs in all, then the schedule ends (0: forever)")
+	catchUp := fs.String("catch-up", "one", "after downtime fire `policy` one (latest missed time), all (each, up to 100) or none")
+	fs.BoolVar(&p.NoOverlap, "no-overlap", false, "skip a due time while the previous run is queued or running")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 3 || fs.NArg() > 4 {
+		return usagef("schedule add: want NAME JOB TYPE [VALUE], got %d arguments (quote a cron line)", fs.NArg())
+	}
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	p.Name, p.Job = fs.Arg(0), fs.Arg(1)
+	if _, err := e.jobs.Lookup(p.Job); err != nil {
+		return usagef("schedule add: %v", err)
+	}
+	loc := e.cfg.Location()
+	if *zone != "" {
+		if loc, err = loadZone(*zone); err != nil {
+			return usagef("schedule add: -zone: %v", err)
+		}
+	}
+	var startAt time.Time
+	if *start != "" {
+		if startAt, err = parseStart(*start, loc, time.Now()); err != nil {
+			return usagef("schedule add: -start: %v", err)
+		}
+	}
+	typ, err := schedule.ParseType(fs.Arg(2))
+	if err != nil {
+		return usagef("schedule add: %v", err)
+	}
+	p.Spec = schedule.Spec{Type: typ, Location: loc, Start: startAt}
+	value := fs.Arg(3)
+	switch typ {
+	case schedule.Minutes:
+		if _, err := fmt.Sscan(value, &p.Spec.Every); err != nil || fmt.Sprint(p.Spec.Every) != strings.TrimSpace(value) {
+			return usagef("schedule add: minutes wants VALUE, a whole number of minutes; got %q", value)
+		}
+	case schedule.Cron:
+		p.Spec.Cron = value
+	default:
+		if value != "" {
+			return usagef("schedule add: %s takes no VALUE, got %q", typ, value)
+		}
+	}
+	if p.CatchUp, err = schedule.ParseCatchUp(*catchUp); err != nil {
+		return usagef("schedule add: -catch-up: %v", err)
+	}
+	if *payload != "" {
+		p.Payload = []byte(*payload)
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	sc, err := store.AddSchedule(ctx, p)
+	if errors.Is(err, queue.ErrInvalidSchedule) || errors.Is(err, queue.ErrScheduleExists) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "added schedule %s; next run %s\n", sc.Name, nextText(sc))
+	return nil
+}
+
+const scheduleListUsage = `
+Usage: sluice schedule list
+
+Lists every schedule: its job, when it is due, its next run in its own zone
+and in UTC, whether it is enabled, paused or done, and where it came from
+(cli: 'sluice schedule add'; env: SLUICE_SCHEDULES).
+
+Examples:
+  sluice schedule list
+  SLUICE_DB=/var/lib/sluice/sluice.db sluice schedule list
+`
+
+func scheduleList(ctx context.Context, m *Main, args []string) error {
+	store, _, err := scheduleStore(ctx, m, "schedule list", scheduleListUsage, args, 0)
+	if store == nil {
+		return err
+	}
+	defer store.Close()
+	list, err := store.ListSchedules(ctx)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(m.Stdout, "no schedules")
+		return nil
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tJOB\tWHEN\tNEXT RUN (ZONE)\tNEXT RUN (UTC)\tSTATE\tSOURCE")
+	for _, sc := range list {
+		local, utc := "-", "-"
+		if !sc.NextRun.IsZero() {
+			local = sc.NextRun.Format("2006-01-02 15:04:05 MST")
+			utc = sc.NextRun.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sc.Name, sc.Job, whenText(sc.Spec), local, utc, stateText(sc), sc.Source)
+	}
+	return tw.Flush()
+}
+
+const scheduleShowUsage = `
+Usage: sluice schedule show NAME
+
+Shows everything about one schedule and its next five due times.
+
+Examples:
+  sluice schedule show nightly
+`
+
+func scheduleShow(ctx context.Context, m *Main, args []string) error {
+	store, name, err := scheduleStore(ctx, m, "schedule show", scheduleShowUsage, args, 1)
+	if store == nil {
+		return err
+	}
+	defer store.Close()
+	sc, err := store.GetSchedule(ctx, name)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, a...)...) }
+	row("name", "%s", sc.Name)
+	row("job", "%s", sc.Job)
+	row("payload", "%s", sc.Payload)
+	row("queue", "%s (priority %d)", sc.Queue, sc.Priority)
+	row("when", "%s in %s", whenText(sc.Spec), sc.Spec.Location)
+	if !sc.Spec.Start.IsZero() {
+		row("start", "%s", sc.Spec.Start.Format(time.RFC3339))
+	}
+	row("state", "%s", stateText(sc))
+	row("next run", "%s", nextText(sc))
+	if sc.LastRun.IsZero() {
+		row("last run", "never")
+	} else {
+		row("last run", "%s (task %d)", sc.LastRun.Format(time.RFC3339), sc.LastTaskID)
+	}
+	repeats := "forever"
+	if sc.Repeats >= 0 {
+		repeats = fmt.Sprintf("%d runs left", sc.Repeats)
+	}
+	row("repeats", "%s", repeats)
+	row("catch-up", "%s", sc.CatchUp)
+	row("no overlap", "%t", sc.NoOverlap)
+	row("source", "%s", sc.Source)
+	tw.Flush()
+	if !sc.NextRun.IsZero() {
+		fmt.Fprintln(m.Stdout, "\nnext due times:")
+		t := sc.NextRun
+		for i := 0; i < 5 && !t.IsZero(); i++ {
+			if sc.Repeats >= 0 && i >= sc.Repeats {
+				break
+			}
+			fmt.Fprintf(m.Stdout, "  %s  (%s)\n", t.Format("Mon 2006-01-02 15:04:05 MST"), t.UTC().Format("15:04:05Z"))
+			t = sc.Spec.Next(t)
+		}
+	}
+	return nil
+}
+
+const scheduleRemoveUsage = `
+Usage: sluice schedule rm NAME
+
+Removes a schedule. Tasks it already enqueued stay. A schedule declared in
+SLUICE_SCHEDULES comes back at the next drain or run start unless it is also
+removed from there.
+
+Examples:
+  sluice schedule rm nightly
+`
+
+func scheduleRemove(ctx context.Context, m *Main, args []string) error {
+	store, name, err := scheduleStore(ctx, m, "schedule rm", scheduleRemoveUsage, args, 1)
+	if store == nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.RemoveSchedule(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "removed schedule %s\n", name)
+	return nil
+}
+
+const schedulePauseUsage = `
+Usage: sluice schedule pause NAME
+
+Stops a schedule from firing until 'sluice schedule resume'. A pause
+survives restarts, including for schedules declared in SLUICE_SCHEDULES as
+long as their declaration does not change.
+
+Examples:
+  sluice schedule pause nightly
+`
+
+func schedulePause(ctx context.Context, m *Main, args []string) error {
+	store, name, err := scheduleStore(ctx, m, "schedule pause", schedulePauseUsage, args, 1)
+	if store == nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.PauseSchedule(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "paused schedule %s\n", name)
+	return nil
+}
+
+const scheduleResumeUsage = `
+Usage: sluice schedule resume NAME
+
+Lets a paused schedule fire again. Due times that passed while it was
+paused are skipped: it next runs at its first due time after now.
+
+Examples:
+  sluice schedule resume nightly
+`
+
+func scheduleResume(ctx context.Context, m *Main, args []string) error {
+	store, name, err := scheduleStore(ctx, m, "schedule resume", scheduleResumeUsage, args, 1)
+	if store == nil {
+		return err
+	}
+	defer store.Close()
+	sc, err := store.ResumeSchedule(ctx, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "resumed schedule %s; next run %s\n", sc.Name, nextText(sc))
+	return nil
+}
+
+// scheduleStore parses the flags of a subcommand that takes nargs arguments
+// and opens the store; it returns the first argument too. A nil store comes
+// with the error to return (errHelp included).
+func scheduleStore(ctx context.Context, m *Main, name, usage string, args []string, nargs int) (*queue.Store, string, error) {
+	fs := newFlagSet(m, name, usage)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, "", err
+	}
+	if fs.NArg() != nargs {
+		if nargs == 0 {
+			return nil, "", usagef("%s takes no arguments, got %q", name, fs.Args())
+		}
+		return nil, "", usagef("%s: want one NAME, got %q", name, fs.Args())
+	}
+	e, err := m.env()
+	if err != nil {
+		return nil, "", err
+	}
+	store, err := e.openStore(ctx)
+	return store, fs.Arg(0), err
+}
+
+func whenText(s schedule.Spec) string {
+	switch s.Type {
+	case schedule.Minutes:
+		return fmt.Sprintf("every %d minutes", s.Every)
+	case schedule.Cron:
+		return "cron " + s.Cron
+	}
+	return string(s.Type)
+}
+
+func stateText(sc queue.Schedule) string {
+	switch {
+	case sc.NextRun.IsZero():
+		return "done"
+	case !sc.Enabled:
+		return "paused"
+	}
+	return "enabled"
+}
+
+func nextText(sc queue.Schedule) string {
+	if sc.NextRun.IsZero() {
+		return "none (the schedule is done)"
+	}
+	return fmt.Sprintf("%s (%s)", sc.NextRun.Format("2006-01-02 15:04:05 MST"), sc.NextRun.UTC().Format(time.RFC3339))
+}

@@ -1,0 +1,262 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/schedule"
+)
+
+// Firing is what one schedule did in FireDue.
+type Firing struct {
+	Schedule string
+	Times    []time.Time // intended due times fired, oldest first; each has one task
+	TaskIDs  []int64     // the tasks, in the order of Times
+	// Dropped counts due times that made no task: missed times the catch-up
+	// policy passed over, times beyond the repeats left, and times skipped
+	// because the previous run was still queued or running (NoOverlap).
+	Dropped int
+	// Overlap is set when a due time was skipped for NoOverlap.
+	Overlap bool
+	// Err is set when the stored schedule could not be computed (an unknown
+	// zone, say); the schedule is paused so it stops coming due.
+	Err error
+}
+
+// FireDue fires every enabled schedule whose next run is due: for each, it
+// inserts one task per due time its catch-up policy picks and moves its next
+// run past now. All of it happens in one write transaction, and each
+// schedule's update is guarded by the next run it was read with
+// (compare-and-set), so however many processes fire at once, each due time
+// yields exactly one task. When nothing is due it only reads.
+func (s *Store) FireDue(ctx context.Context) ([]Firing, error) {
+	now := s.now()
+	var earliest sql.NullInt64
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, nextScheduleSQL).Scan(&earliest)
+	})
+	if err != nil {
+		return nil, wrap("fire schedules", err)
+	}
+	if !earliest.Valid || earliest.Int64 > now.UnixMilli() {
+		return nil, nil
+	}
+
+	tx, err := s.db.Write.BeginTx(ctx, nil) // BEGIN IMMEDIATE: one firer at a time
+	if err != nil {
+		return nil, wrap("fire schedules", err)
+	}
+	defer tx.Rollback()
+	now = s.now() // the lock may have taken a while
+	due, err := dueSchedules(ctx, tx, now)
+	if err != nil {
+		return nil, wrap("fire schedules", err)
+	}
+	var out []Firing
+	inserted := false
+	for _, d := range due {
+		f, err := fire(ctx, tx, d, now)
+		if err != nil {
+			return nil, fmt.Errorf("fire schedule %q: %w", d.name, err)
+		}
+		if f != nil {
+			out = append(out, *f)
+			inserted = inserted || len(f.TaskIDs) > 0
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, wrap("fire schedules", err)
+	}
+	if inserted {
+		s.notify()
+	}
+	return out, nil
+}
+
+const nextScheduleSQL = `SELECT min(next_run_at) FROM schedules WHERE enabled = 1 AND next_run_at IS NOT NULL`
+
+// dueRow is a due schedule as read inside the firing transaction.
+type dueRow struct {
+	Schedule
+	name    string
+	nextMS  int64
+	loadErr error
+}
+
+func dueSchedules(ctx context.Context, tx *sql.Tx, now time.Time) ([]dueRow, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT "+scheduleColumns+` FROM schedules
+WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at, id`, now.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var due []dueRow
+	for rows.Next() {
+		sc, err := scanSchedule(rows)
+		if err != nil && !errors.Is(err, errZone) {
+			return nil, err
+		}
+		due = append(due, dueRow{Schedule: sc, name: sc.Name, nextMS: sc.NextRun.UnixMilli(), loadErr: err})
+	}
+	return due, rows.Err()
+}
+
+// fire fires one due schedule inside tx. It returns nil when another firer
+// moved the schedule first.
+func fire(ctx context.Context, tx *sql.Tx, d dueRow, now time.Time) (*Firing, error) {
+	f := &Firing{Schedule: d.name}
+	if d.loadErr != nil {
+		// Paused, not deleted: the operator sees it and can fix the zone.
+		if _, err := tx.ExecContext(ctx, "UPDATE schedules SET enabled = 0, updated_at = ? WHERE id = ? AND next_run_at = ?",
+			now.UnixMilli(), d.ID, d.nextMS); err != nil {
+			return nil, err
+		}
+		f.Err = d.loadErr
+		return f, nil
+	}
+	times, after := d.Spec.Due(fromMS(d.nextMS), now, d.CatchUp, schedule.DueOpts{})
+	missed := countMissed(d.Spec, fromMS(d.nextMS), now)
+	if d.NoOverlap && len(times) > 0 {
+		busy, err := taskActive(ctx, tx, d.LastTaskID)
+		if err != nil {
+			return nil, err
+		}
+		if busy {
+			times, f.Overlap = nil, true
+		} else {
+			times = times[len(times)-1:] // runs of one schedule must not overlap each other either
+		}
+	}
+	repeats := d.Repeats
+	if repeats >= 0 {
+		if len(times) > repeats {
+			times = times[len(times)-repeats:]
+		}
+		repeats -= len(times)
+		if repeats == 0 {
+			after = time.Time{}
+		}
+	}
+	f.Times = times
+	f.Dropped = max(missed-len(times), 0)
+
+	var last any
+	if len(times) > 0 {
+		last = times[len(times)-1].UnixMilli()
+	}
+	// The compare-and-set: only the firer that read this next_run_at moves it.
+	res, err := tx.ExecContext(ctx, `
+UPDATE schedules SET next_run_at = ?, last_run_at = coalesce(?, last_run_at), repeats = ?, updated_at = ?
+WHERE id = ? AND enabled = 1 AND next_run_at = ?`,
+		nullMS(after), last, repeats, now.UnixMilli(), d.ID, d.nextMS)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, nil
+	}
+	for _, t := range times {
+		id, err := insertScheduled(ctx, tx, d.Schedule, t, now)
+		if err != nil {
+			return nil, err
+		}
+		f.TaskIDs = append(f.TaskIDs, id)
+	}
+	if len(f.TaskIDs) > 0 {
+		if _, err := tx.ExecContext(ctx, "UPDATE schedules SET last_task_id = ? WHERE id = ?",
+			f.TaskIDs[len(f.TaskIDs)-1], d.ID); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// countMissed counts the due times in [next, now], up to 1000, so a
+// schedule idle for years costs little.
+func countMissed(spec schedule.Spec, next, now time.Time) int {
+	const limit = 1000
+	n := 0
+	for t := next; !t.IsZero() && !t.After(now) && n < limit; t = spec.Next(t) {
+		n++
+	}
+	return n
+}
+
+// taskActive reports whether task id is queued or running.
+func taskActive(ctx context.Context, tx *sql.Tx, id int64) (bool, error) {
+	if id == 0 {
+		return false, nil
+	}
+	var active bool
+	err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ? AND state IN ('queued', 'running'))", id).Scan(&active)
+	return active, err
+}
+
+const insertScheduledSQL = `
+INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, schedule_id, scheduled_for)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertScheduled adds the task of one due time. It runs now; the intended
+// time goes to scheduled_for.
+func insertScheduled(ctx context.Context, tx *sql.Tx, sc Schedule, at, now time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, insertScheduledSQL, sc.Job, string(sc.Payload), sc.Queue, sc.Priority,
+		now.UnixMilli(), now.UnixMilli(), nullInt(int64(sc.MaxAttempts)), nullInt(sc.Timeout.Milliseconds()),
+		sc.ID, at.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("insert task: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// NextWakeup returns the earliest time at which a run loop serving queues
+// (empty: all) has something to do: a queued task becomes due, a running
+// task's lease expires, or an enabled schedule comes due. It returns the zero
+// time when none of these is pending.
+func (s *Store) NextWakeup(ctx context.Context, queues []string) (time.Time, error) {
+	q := `SELECT min(v) FROM (
+    SELECT min(run_at) AS v FROM tasks WHERE state = 'queued' %s
+    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
+    UNION ALL ` + nextScheduleSQL + `)`
+	var args []any
+	if len(queues) > 0 {
+		qs, _ := json.Marshal(queues)
+		q = fmt.Sprintf(q, "AND queue IN (SELECT value FROM json_each(?))")
+		args = append(args, string(qs))
+	} else {
+		q = fmt.Sprintf(q, "")
+	}
+	var v sql.NullInt64
+	err := s.readTx(ctx, func(tx *sql.Tx) error { return tx.QueryRowContext(ctx, q, args...).Scan(&v) })
+	if err != nil || !v.Valid {
+		return time.Time{}, wrap("next wakeup", err)
+	}
+	return fromMS(v.Int64), nil
+}
+
+// Enqueued returns a channel that is closed the next time this Store adds
+// tasks: Enqueue, EnqueueMany, EnqueueTx (at the insert: the caller's commit
+// follows on the one writer connection, so a claim that wakes on it waits
+// for that commit) and FireDue. Tasks inserted by other processes do not
+// close it; run loops poll for those.
+func (s *Store) Enqueued() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.enqueued == nil {
+		s.enqueued = make(chan struct{})
+	}
+	return s.enqueued
+}
+
+// notify wakes whoever waits on Enqueued.
+func (s *Store) notify() {
+	s.mu.Lock()
+	if s.enqueued != nil {
+		close(s.enqueued)
+		s.enqueued = nil
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,149 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+// KeySchedule is the log attribute naming a schedule.
+const KeySchedule = "schedule"
+
+// DefaultPoll is how often Run looks for tasks that other processes added.
+const DefaultPoll = time.Second
+
+// RunStore is what Run needs from the store beyond Store. *queue.Store
+// implements it.
+type RunStore interface {
+	Store
+	// FireDue fires every due schedule (see queue.Store.FireDue).
+	FireDue(ctx context.Context) ([]queue.Firing, error)
+	// NextWakeup returns when something next needs the loop: a task due, a
+	// lease expiring or a schedule due; zero when nothing is pending.
+	NextWakeup(ctx context.Context, queues []string) (time.Time, error)
+	// Enqueued returns a channel closed when this process adds tasks.
+	Enqueued() <-chan struct{}
+}
+
+// RunOpts tunes Run.
+type RunOpts struct {
+	// Poll bounds how long a task added by another process waits before
+	// Run sees it (tasks added through the same Store start at once).
+	// Default DefaultPoll.
+	Poll time.Duration
+}
+
+// Run works until ctx is cancelled: it fires schedules at their due times,
+// runs tasks as they become due (at once when added through the same Store,
+// within opts.Poll when added by another process), and recovers expired
+// leases. Between events it sleeps until the earliest of the next due task,
+// lease expiry or schedule, the poll interval, an in-process enqueue and
+// ctx's end: there is no fixed tick. Cancelling ctx stops it the way it
+// stops Drain. The Worker's store must implement RunStore.
+func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
+	rs, ok := w.store.(RunStore)
+	if !ok {
+		return Summary{}, errors.New("run: the store cannot wait for work (it does not implement worker.RunStore)")
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = DefaultPoll
+	}
+	l := w.newLoop(DrainOpts{})
+	l.idle = &runIdle{w: w, store: rs, poll: opts.Poll}
+	return l.run(ctx)
+}
+
+// runIdle is Run's idler. Its waiter goroutine and the loop's coordinator
+// both fire schedules; mu lets one fire at a time.
+type runIdle struct {
+	w     *Worker
+	store RunStore
+	poll  time.Duration
+
+	mu        sync.Mutex
+	nextCheck time.Time // beforeClaim fires schedules again from then
+}
+
+// fire fires due schedules and reports whether that added tasks; r.mu held.
+func (r *runIdle) fire(ctx context.Context) (bool, error) {
+	firings, err := r.store.FireDue(ctx)
+	if err != nil {
+		return false, err
+	}
+	r.nextCheck = r.w.opts.Now().Add(r.poll)
+	LogFirings(r.w.log, firings)
+	for _, f := range firings {
+		if len(f.TaskIDs) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (r *runIdle) beforeClaim(ctx context.Context) error {
+	if !r.mu.TryLock() {
+		return nil // the waiter is firing them right now
+	}
+	defer r.mu.Unlock()
+	if r.w.opts.Now().Before(r.nextCheck) {
+		return nil
+	}
+	_, err := r.fire(ctx)
+	return err
+}
+
+func (r *runIdle) wait(ctx context.Context) error {
+	for {
+		// Take the channel before looking, so an enqueue in between still wakes us.
+		enqueued := r.store.Enqueued()
+		r.mu.Lock()
+		fired, err := r.fire(ctx)
+		r.mu.Unlock()
+		if err != nil || fired {
+			return err
+		}
+		wake, err := r.store.NextWakeup(ctx, r.w.opts.Queues)
+		if err != nil {
+			return err
+		}
+		sleep := r.poll
+		if !wake.IsZero() {
+			until := wake.Sub(r.w.opts.Now())
+			if until <= 0 {
+				return nil
+			}
+			sleep = min(sleep, until)
+		}
+		t := time.NewTimer(sleep)
+		select {
+		case <-enqueued:
+			t.Stop()
+			return nil
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// LogFirings logs what FireDue did, one line per schedule.
+func LogFirings(log *slog.Logger, firings []queue.Firing) {
+	for _, f := range firings {
+		switch {
+		case f.Err != nil:
+			log.Error("schedule paused: its due times cannot be computed", KeySchedule, f.Schedule, KeyErr, f.Err)
+		case f.Overlap:
+			log.Info("schedule skipped: its previous run is still queued or running", KeySchedule, f.Schedule, "dropped", f.Dropped)
+		case len(f.TaskIDs) > 0:
+			log.Info("schedule fired", KeySchedule, f.Schedule, "tasks", f.TaskIDs,
+				"scheduled_for", f.Times[len(f.Times)-1], "dropped", f.Dropped)
+		default:
+			log.Info("schedule due times dropped by its catch-up policy", KeySchedule, f.Schedule, "dropped", f.Dropped)
+		}
+	}
+}
