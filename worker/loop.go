@@ -23,6 +23,7 @@ type loop struct {
 	done   chan queue.Outcome // outcomes waiting to be written
 	avgDur time.Duration      // moving average of task durations, sizes prefetch
 	active running            // attempts in progress, for operator cancels
+	names  map[int64]Done     // job and queue of tasks in flight, for Options.OnOutcomes
 }
 
 func (w *Worker) newLoop(opts DrainOpts) *loop {
@@ -214,5 +215,25 @@ func (l *loop) account(sum *Summary, written []queue.Outcome, res queue.Exchange
 		if !stale[o.ID] {
 			sum.count(o)
 		}
+	}
+	if l.w.opts.OnOutcomes == nil {
+		return
+	}
+	if l.names == nil {
+		l.names = make(map[int64]Done)
+	}
+	rep := Report{Recovered: res.Recovered, Done: make([]Done, 0, len(written))}
+	for _, o := range written {
+		d := l.names[o.ID]
+		delete(l.names, o.ID)
+		// An operator's cancel wrote the outcome already: it is a cancel, not a loss.
+		d.Outcome, d.Stale = o, stale[o.ID] && o.Kind != queue.Cancel
+		rep.Done = append(rep.Done, d)
+	}
+	for _, t := range res.Claimed {
+		l.names[t.ID] = Done{Job: t.Job, Queue: t.Queue}
+	}
+	if len(rep.Done) > 0 || rep.Recovered > 0 {
+		l.w.opts.OnOutcomes(rep)
 	}
 }
