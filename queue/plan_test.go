@@ -36,6 +36,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"claim", claimAllSQL, []any{"w", 1, 1, 1, 10, 1}, "INDEX tasks_due"},
 		{"claim by queue", claimQueuesSQL, []any{"w", 1, 1, 1, 10, 1, `["a"]`}, "INDEX tasks_due"},
 		{"recover", recoverSQL, []any{1, 1, "x"}, "USING INDEX tasks_state (state=?)"},
+		{"queue stats", statsSQL, []any{1}, "USING INDEX tasks_state (state=?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
