@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/worker"
 )
@@ -31,6 +34,11 @@ Examples:
   sluice drain
   sluice drain -max-tasks 100
   SLUICE_WORKERS=8 SLUICE_DB=/var/lib/sluice/sluice.db sluice drain
+  SLUICE_METRICS_FILE=/var/lib/node_exporter/textfile/sluice.prom sluice drain
+
+With SLUICE_METRICS_FILE set, the drain writes its metrics (tasks by job and
+outcome, durations, queue depth and oldest wait) to that file when it ends,
+replacing it atomically; counters add up across drains.
 `
 
 func runDrain(ctx context.Context, m *Main, args []string) error {
@@ -56,6 +64,9 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if *deadline == 0 {
 		*deadline = e.cfg.DrainDeadline
 	}
+	if err := checkMetricsFolder(e.cfg.MetricsFile); err != nil {
+		return err
+	}
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return err
@@ -72,9 +83,17 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 		opts.Progress = func(p worker.Progress) { live.Set(progressLine(p)) }
 		opts.ProgressEvery = liveEvery
 	}
+	var met *metrics.Metrics
+	if e.cfg.MetricsFile != "" {
+		met = metrics.New(store, metrics.NewOpts{})
+		opts.OnOutcomes = met.Observe
+	}
 	w := worker.New(store, e.jobs, opts)
 	sum, err := w.Drain(ctx, worker.DrainOpts{MaxTasks: *maxTasks, Deadline: *deadline})
 	err = store.DB().Diagnose(err)
+	if met != nil {
+		err = errors.Join(err, met.WriteFile(e.cfg.MetricsFile))
+	}
 	err = errors.Join(err, store.Close())
 	if live != nil {
 		live.Clear()
@@ -82,6 +101,23 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	printSummary(m, "drained", sum)
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
+	}
+	return nil
+}
+
+// checkMetricsFolder fails before any task runs if the metrics file could
+// not be written at the end.
+func checkMetricsFolder(path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("SLUICE_METRICS_FILE: folder %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("SLUICE_METRICS_FILE: %s is not a folder", dir)
 	}
 	return nil
 }

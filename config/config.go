@@ -46,6 +46,7 @@ type Config struct {
 	KeepFailed    Keep          `env:"KEEP_FAILED" envDefault:"30d" help:"failed and cancelled tasks kept (each state on its own), same form as KEEP_SUCCEEDED"`
 	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
+	MetricsFile   string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
 
 	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
 	Exec map[string][]string `env:"-"`
@@ -218,6 +219,9 @@ func (c Config) validate() []string {
 	}
 	if !slices.Contains([]string{"auto", "text", "json"}, c.LogFormat) {
 		p = append(p, fmt.Sprintf("SLUICE_LOG_FORMAT=%q: want auto, text or json", c.LogFormat))
+	}
+	if c.MetricsFile != "" && !strings.HasSuffix(c.MetricsFile, ".prom") {
+		p = append(p, fmt.Sprintf("SLUICE_METRICS_FILE=%q: must end in .prom (node_exporter's textfile collector reads no other files)", c.MetricsFile))
 	}
 	for _, q := range c.Queues {
 		if strings.TrimSpace(q) == "" {

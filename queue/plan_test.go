@@ -37,6 +37,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"claim by queue", claimQueuesSQL, []any{"w", 1, 1, 1, 10, 1, `["a"]`}, "INDEX tasks_due"},
 		{"recover", recoverSQL, []any{1, 1, "x"}, "USING INDEX tasks_state (state=?)"},
 		{"next schedule", nextScheduleSQL, nil, "schedules_due"},
+		{"queue stats", statsSQL, []any{1}, "USING INDEX tasks_state (state=?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

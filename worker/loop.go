@@ -25,7 +25,8 @@ type loop struct {
 	active running            // attempts in progress, for operator cancels
 	// idle, when set, keeps the loop going when nothing is due: Run's mode.
 	// Nil is Drain's mode: stop when nothing is due and nothing runs.
-	idle idler
+	idle  idler
+	names map[int64]Done // job and queue of tasks in flight, for Options.OnOutcomes
 }
 
 // idler is what a long-running loop does besides claiming.
@@ -251,5 +252,25 @@ func (l *loop) account(sum *Summary, written []queue.Outcome, res queue.Exchange
 		if !stale[o.ID] {
 			sum.count(o)
 		}
+	}
+	if l.w.opts.OnOutcomes == nil {
+		return
+	}
+	if l.names == nil {
+		l.names = make(map[int64]Done)
+	}
+	rep := Report{Recovered: res.Recovered, Done: make([]Done, 0, len(written))}
+	for _, o := range written {
+		d := l.names[o.ID]
+		delete(l.names, o.ID)
+		// An operator's cancel wrote the outcome already: it is a cancel, not a loss.
+		d.Outcome, d.Stale = o, stale[o.ID] && o.Kind != queue.Cancel
+		rep.Done = append(rep.Done, d)
+	}
+	for _, t := range res.Claimed {
+		l.names[t.ID] = Done{Job: t.Job, Queue: t.Queue}
+	}
+	if len(rep.Done) > 0 || rep.Recovered > 0 {
+		l.w.opts.OnOutcomes(rep)
 	}
 }

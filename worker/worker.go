@@ -61,6 +61,24 @@ type Options struct {
 	// line on a terminal); nil logs the report at info level instead.
 	Progress      func(Progress)
 	ProgressEvery time.Duration // default DefaultProgressEvery
+
+	// OnOutcomes, if set, is called after each write of outcomes with what
+	// it did (metrics count them). It runs on the goroutine that claims
+	// tasks, so it must be quick and must not block.
+	OnOutcomes func(Report)
+}
+
+// Report is what one write of outcomes did, for Options.OnOutcomes.
+type Report struct {
+	Done      []Done // one per attempt whose outcome was written or dropped
+	Recovered int    // tasks of dead workers recovered in the same transaction
+}
+
+// Done is one attempt's outcome with the job and queue of its task.
+type Done struct {
+	Job, Queue string
+	Outcome    queue.Outcome
+	Stale      bool // dropped: the task's lease had been taken over (an operator's cancel is a Cancel, not Stale)
 }
 
 // DefaultPrefetch is the default cap on claimed tasks waiting for a goroutine.

@@ -1,0 +1,86 @@
+package cli_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/sluicehq/sluice/queue"
+)
+
+func TestDrainWritesMetricsFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sluice.db")
+	prom := filepath.Join(dir, "sluice.prom")
+	env := []string{"SLUICE_METRICS_FILE=" + prom}
+	succeeded := func() float64 {
+		t.Helper()
+		f, err := os.Open(prom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range fams["sluice_tasks_total"].GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.Label {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["job"] == "echo_test" && labels["outcome"] == "succeeded" {
+				return m.Counter.GetValue()
+			}
+		}
+		t.Fatalf("no sluice_tasks_total{job=echo_test,outcome=succeeded} in %s", prom)
+		return 0
+	}
+
+	for range 3 {
+		run(t, db, nil, "", "enqueue", "echo_test", "{}")
+	}
+	if r := run(t, db, env, "", "drain"); r.code != 0 {
+		t.Fatalf("drain: %d %s", r.code, r.stderr)
+	}
+	if got := succeeded(); got != 3 {
+		t.Errorf("after the first drain: %v succeeded; want 3", got)
+	}
+	run(t, db, nil, "", "enqueue", "echo_test", "{}")
+	if r := run(t, db, env, "", "drain"); r.code != 0 {
+		t.Fatalf("drain: %d %s", r.code, r.stderr)
+	}
+	if got := succeeded(); got != 4 {
+		t.Errorf("after the second drain: %v succeeded; want 4 (counters add up across drains)", got)
+	}
+
+	t.Run("bad settings fail before any task runs", func(t *testing.T) {
+		run(t, db, nil, "", "enqueue", "echo_test", "{}")
+		for _, c := range []struct {
+			file string
+			code int
+			want string
+		}{
+			{filepath.Join(dir, "sluice.txt"), 78, "must end in .prom"},
+			{filepath.Join(dir, "missing", "sluice.prom"), 1, "SLUICE_METRICS_FILE: folder"},
+		} {
+			r := run(t, db, []string{"SLUICE_METRICS_FILE=" + c.file}, "", "drain")
+			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("%s: exit %d, stderr %q; want %d and %q", c.file, r.code, r.stderr, c.code, c.want)
+			}
+		}
+		s, err := queue.Open(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if counts, _ := s.Counts(context.Background()); counts[queue.Queued] != 1 {
+			t.Errorf("%d tasks queued; want 1 (nothing ran)", counts[queue.Queued])
+		}
+	})
+}
