@@ -136,8 +136,8 @@ func TestContractColumns(t *testing.T) {
 			{Name: "attempt", Type: "INTEGER", NotNull: true, Default: "0"},
 			{Name: "max_attempts", Type: "INTEGER"},
 			{Name: "timeout_ms", Type: "INTEGER"},
-			{Name: "run_at", Type: "INTEGER", NotNull: true, Default: "CAST(unixepoch('subsec') * 1000 AS INTEGER)"},
-			{Name: "created_at", Type: "INTEGER", NotNull: true, Default: "CAST(unixepoch('subsec') * 1000 AS INTEGER)"},
+			{Name: "run_at", Type: "INTEGER", NotNull: true, Default: "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"},
+			{Name: "created_at", Type: "INTEGER", NotNull: true, Default: "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"},
 			{Name: "history", Type: "TEXT", NotNull: true, Default: "'[]'"},
 			{Name: "task_group", Type: "TEXT"},
 		}

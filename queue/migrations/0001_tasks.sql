@@ -12,8 +12,8 @@ CREATE TABLE tasks (
     attempt      INTEGER NOT NULL DEFAULT 0,     -- attempts started so far
     max_attempts INTEGER,                        -- NULL: the worker's SLUICE_MAX_ATTEMPTS
     timeout_ms   INTEGER,                        -- NULL: the worker's SLUICE_TIMEOUT
-    run_at       INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
-    created_at   INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+    run_at       INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+    created_at   INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
     started_at   INTEGER,                        -- start of the latest attempt
     finished_at  INTEGER,                        -- set when the task reaches a final state
     lease_until  INTEGER,                        -- while running: when another worker may take it over
