@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/jobs"
@@ -15,28 +17,56 @@ import (
 // errAbandoned marks an attempt cut short by the end of the shutdown grace.
 var errAbandoned = errors.New("shutdown grace over: attempt abandoned")
 
-// execute runs one claimed task and returns its outcome. It never blocks past
-// the task's deadline for an in-process job, so a handler that ignores its
-// context cannot hold a goroutine of the pool.
-func (w *Worker) execute(ctx context.Context, t queue.Task, f *flags, active *running) queue.Outcome {
-	start := w.opts.Now()
-	o := queue.Outcome{ID: t.ID, Attempt: t.Attempt, StartedAt: start}
-	log := w.log.With(KeyTaskID, t.ID, KeyJob, t.Job, KeyAttempt, t.Attempt)
+// work runs tasks from the feed on this goroutine until the feed closes.
+// When an in-process handler overruns its deadline, its slot is handed to a
+// new goroutine running work (see call), and this one leaves as soon as the
+// stuck handler returns, without touching the pool again; the slot's place
+// in l.wg passes to the new goroutine.
+func (l *loop) work(ctx context.Context) {
+	for t := range l.feed {
+		o, ok := l.w.execute(ctx, t, l)
+		if !ok {
+			return // handed off
+		}
+		l.done <- o
+	}
+	l.wg.Done()
+}
 
-	if f.stopping.Load() {
+// execute runs one claimed task and returns its outcome. ok is false when the
+// attempt overran its deadline and its outcome was already reported by the
+// watchdog that took over the slot.
+func (w *Worker) execute(ctx context.Context, t queue.Task, l *loop) (o queue.Outcome, ok bool) {
+	start := w.opts.Now()
+	o = queue.Outcome{ID: t.ID, Attempt: t.Attempt, StartedAt: start}
+
+	if l.flags.stopping.Load() {
 		o.Kind, o.Error = queue.Release, "released unstarted: the worker was stopping"
-		return o
+		return o, true
 	}
 	// A task that waited in the prefetch buffer must still be able to finish
 	// (and be killed) inside its lease, or another worker could run it too.
 	if room := t.LeaseUntil.Sub(start); room < t.Timeout+w.opts.KillGrace {
 		o.Kind, o.Error = queue.Release, fmt.Sprintf("released unstarted: only %s of its lease was left", room.Round(time.Millisecond))
-		return o
+		return o, true
 	}
 
+	log := w.log.With(KeyTaskID, t.ID, KeyJob, t.Job, KeyAttempt, t.Attempt)
 	log.Debug("task started")
-	result, err := w.call(ctx, t, active)
-	o.Duration = w.opts.Now().Sub(start)
+	handoff := func(err error) {
+		l.done <- w.finish(o, t, log, nil, err)
+		go l.work(ctx)
+	}
+	result, err, handedOff := w.call(ctx, t, &l.active, handoff)
+	if handedOff {
+		return o, false
+	}
+	return w.finish(o, t, log, result, err), true
+}
+
+// finish turns an attempt's result into its outcome, deciding on retries.
+func (w *Worker) finish(o queue.Outcome, t queue.Task, log *slog.Logger, result []byte, err error) queue.Outcome {
+	o.Duration = w.opts.Now().Sub(o.StartedAt)
 	switch {
 	case err == nil:
 		o.Kind, o.Result = queue.Succeed, result
@@ -69,22 +99,30 @@ func (w *Worker) execute(ctx context.Context, t queue.Task, f *flags, active *ru
 	return o
 }
 
-type callResult struct {
-	out []byte
-	err error
-}
+// Attempt states, for the race between a handler returning and its deadline.
+const (
+	attemptRunning int32 = iota
+	attemptReturned
+	attemptHandedOff
+)
 
-// call checks the task, then runs its job under the task's timeout.
-func (w *Worker) call(ctx context.Context, t queue.Task, active *running) ([]byte, error) {
+// call checks the task, then runs its job under the task's timeout on the
+// calling goroutine. An isolated job (a child process) is waited for: it is
+// killed and returns within the kill grace. For an in-process handler a
+// watchdog fires when the deadline passes (or the task is cancelled, or the
+// shutdown grace ends): if the handler has not returned by then, the
+// watchdog reports the attempt through handoff and call returns handedOff
+// once the handler finally does, discarding what it returned.
+func (w *Worker) call(ctx context.Context, t queue.Task, active *running, handoff func(error)) (out []byte, err error, handedOff bool) {
 	job, err := w.jobs.Lookup(t.Job)
 	if err != nil {
-		return nil, err // retried: a newer worker may know the job
+		return nil, err, false // retried: a newer worker may know the job
 	}
 	if !json.Valid(t.Payload) {
-		return nil, jobs.Permanent(fmt.Errorf("payload is not valid JSON: %.80q", t.Payload))
+		return nil, jobs.Permanent(fmt.Errorf("payload is not valid JSON: %.80q", t.Payload)), false
 	}
 	if t.Priority < 0 {
-		return nil, jobs.Permanent(fmt.Errorf("priority %d is negative", t.Priority))
+		return nil, jobs.Permanent(fmt.Errorf("priority %d is negative", t.Priority)), false
 	}
 
 	cctx, cancelCause := context.WithCancelCause(ctx)
@@ -96,41 +134,50 @@ func (w *Worker) call(ctx context.Context, t queue.Task, active *running) ([]byt
 	deadline, _ := tctx.Deadline()
 	tctx = jobs.WithInfo(tctx, jobs.Info{TaskID: t.ID, Job: t.Job, Attempt: t.Attempt, Deadline: deadline})
 
-	done := make(chan callResult, 1) // buffered: an abandoned handler must not leak blocked
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- callResult{err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
-			}
-		}()
-		out, err := job.Func(tctx, t.Payload)
-		done <- callResult{out, err}
-	}()
-
-	var r callResult
-	if job.Isolated {
-		r = <-done // it kills its process and returns within the kill grace
-	} else {
-		select {
-		case r = <-done:
-		case <-tctx.Done():
-			// Give a handler that honours ctx the chance to return its own error.
-			select {
-			case r = <-done:
-			default:
-				r = callResult{err: tctx.Err()}
-			}
+	// why says why an attempt ended with an error, once its context is done.
+	why := func(err error) error {
+		switch {
+		case errors.Is(context.Cause(cctx), errCancelled):
+			return errCancelled
+		case ctx.Err() != nil:
+			return errAbandoned
+		case errors.Is(tctx.Err(), context.DeadlineExceeded):
+			return &jobs.TimeoutError{After: t.Timeout}
 		}
+		return err
 	}
-	switch {
-	case r.err == nil:
-		return r.out, nil
-	case errors.Is(context.Cause(cctx), errCancelled):
-		return nil, errCancelled
-	case ctx.Err() != nil:
-		return nil, errAbandoned
-	case errors.Is(tctx.Err(), context.DeadlineExceeded):
-		return nil, &jobs.TimeoutError{After: t.Timeout}
+
+	if job.Isolated {
+		out, err = protect(tctx, job.Func, t.Payload)
+		if err != nil {
+			err = why(err)
+		}
+		return out, err, false
 	}
-	return nil, r.err
+
+	var state atomic.Int32
+	stop := context.AfterFunc(tctx, func() {
+		if state.CompareAndSwap(attemptRunning, attemptHandedOff) {
+			handoff(why(tctx.Err()))
+		}
+	})
+	out, err = protect(tctx, job.Func, t.Payload)
+	stop()
+	if !state.CompareAndSwap(attemptRunning, attemptReturned) {
+		return nil, nil, true
+	}
+	if err != nil {
+		err = why(err)
+	}
+	return out, err, false
+}
+
+// protect runs fn, turning a panic into an error.
+func protect(ctx context.Context, fn jobs.Func, payload json.RawMessage) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(ctx, payload)
 }

@@ -23,6 +23,7 @@ type loop struct {
 	done   chan queue.Outcome // outcomes waiting to be written
 	avgDur time.Duration      // moving average of task durations, sizes prefetch
 	active running            // attempts in progress, for operator cancels
+	wg     sync.WaitGroup     // one count per slot of the pool (see work)
 	// idle, when set, keeps the loop going when nothing is due: Run's mode.
 	// Nil is Drain's mode: stop when nothing is due and nothing runs.
 	idle  idler
@@ -80,15 +81,9 @@ func (l *loop) run(ctx context.Context) (Summary, error) {
 	runCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
 	go w.watchCancels(runCtx, &l.active)
-	var wg sync.WaitGroup
 	for range w.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range l.feed {
-				l.done <- w.execute(runCtx, t, &l.flags, &l.active)
-			}
-		}()
+		l.wg.Add(1)
+		go l.work(runCtx)
 	}
 
 	var (
@@ -129,13 +124,20 @@ loop:
 				n = 0 // nothing new can have become due that is worth a write transaction
 			}
 		}
+		// While at least a round of tasks waits in the feed, the goroutines
+		// are busy: let outcomes gather so one transaction writes a round of
+		// them, instead of waking the writer for every task.
+		hold := claiming && len(l.feed) >= w.opts.Workers && len(pending) < w.opts.Workers
+		if hold {
+			n = 0
+		}
 		if n > 0 && l.idle != nil {
 			if err = l.idle.beforeClaim(ctx); err != nil && ctx.Err() == nil {
 				break
 			}
 			err = nil
 		}
-		if n > 0 || len(pending) > 0 {
+		if n > 0 || len(pending) > 0 && !hold {
 			p := params
 			p.Limit = n
 			res, xerr := w.store.Exchange(wctx, pending, p)
@@ -196,7 +198,7 @@ loop:
 	if err != nil {
 		abandon()
 	}
-	go func() { wg.Wait(); close(l.done) }()
+	go func() { l.wg.Wait(); close(l.done) }()
 	for o := range l.done {
 		pending = append(pending, o)
 	}
