@@ -82,7 +82,10 @@ type Done struct {
 }
 
 // DefaultPrefetch is the default cap on claimed tasks waiting for a goroutine.
-const DefaultPrefetch = 512
+// Claimed tasks count an attempt, so a worker killed with SIGKILL charges
+// each of them one when their leases expire: the cap bounds that damage.
+// Measured (BENCHMARKS.md): 128 drains no-op tasks about as fast as 512.
+const DefaultPrefetch = 128
 
 // Worker runs tasks from a Store.
 type Worker struct {
