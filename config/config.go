@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -47,6 +48,7 @@ type Config struct {
 	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
 	MetricsFile   string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
+	HTTPAddr      string        `env:"HTTP_ADDR" help:"sluice run: serve /metrics and /healthz on this host:port (127.0.0.1:9090, or :9090 for every interface); empty: off"`
 
 	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
 	Exec map[string][]string `env:"-"`
@@ -222,6 +224,11 @@ func (c Config) validate() []string {
 	}
 	if c.MetricsFile != "" && !strings.HasSuffix(c.MetricsFile, ".prom") {
 		p = append(p, fmt.Sprintf("SLUICE_METRICS_FILE=%q: must end in .prom (node_exporter's textfile collector reads no other files)", c.MetricsFile))
+	}
+	if c.HTTPAddr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
+			p = append(p, fmt.Sprintf("SLUICE_HTTP_ADDR=%q: want host:port such as 127.0.0.1:9090 or :9090", c.HTTPAddr))
+		}
 	}
 	for _, q := range c.Queues {
 		if strings.TrimSpace(q) == "" {
