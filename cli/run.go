@@ -59,6 +59,7 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 		return errors.Join(fmt.Errorf("run: %w", err), store.Close())
 	}
 	opts := e.workerOptions()
+	runOpts := worker.RunOpts{Poll: e.cfg.Poll}
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	var srv *httpServer
@@ -70,12 +71,13 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 		}
 		met := metrics.New(store, metrics.NewOpts{})
 		opts.OnOutcomes = met.Observe
+		runOpts.OnFirings = met.Fired
 		srv = startHTTP(ctx, ln, met.Handler(store.Ping, e.log), stopRun)
 		e.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	}
 	e.log.Info("running until signalled", "workers", e.cfg.Workers, "poll", e.cfg.Poll, "db", e.cfg.DB)
 	w := worker.New(store, e.jobs, opts)
-	sum, err := w.Run(runCtx, worker.RunOpts{Poll: e.cfg.Poll})
+	sum, err := w.Run(runCtx, runOpts)
 	if srv != nil {
 		err = errors.Join(err, srv.stop())
 	}

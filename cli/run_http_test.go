@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/schedule"
 )
 
 // freeLoopbackAddr returns a loopback address with a port nothing listens
@@ -92,6 +93,12 @@ func TestRunServesMetrics(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	s := storeAt(t, path, &clock{t: time.Now()})
+	// Due at once, then hourly: run fires it as it starts.
+	if _, err := s.AddSchedule(ctx, queue.ScheduleParams{Name: "tick", Job: "echo_test",
+		Spec: schedule.Spec{Type: schedule.Hourly}}); err != nil {
+		t.Fatal(err)
+	}
 	var out, errOut bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
@@ -108,7 +115,6 @@ func TestRunServesMetrics(t *testing.T) {
 		return code == http.StatusOK
 	})
 
-	s := storeAt(t, path, &clock{t: time.Now()})
 	for range 3 {
 		if _, err := s.Enqueue(ctx, queue.EnqueueParams{Job: "echo_test"}); err != nil {
 			t.Fatal(err)
@@ -118,8 +124,8 @@ func TestRunServesMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := s.DB().Read
-	waitFor(t, "the four tasks to finish", func() bool {
-		return queryInt(t, db, "SELECT count(*) FROM tasks WHERE state IN ('succeeded', 'failed')") == 4
+	waitFor(t, "the scheduled task and the four enqueued ones to finish", func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM tasks WHERE state IN ('succeeded', 'failed')") == 5
 	})
 
 	// Outcomes are counted right after they are written: poll for them too.
@@ -135,6 +141,10 @@ func TestRunServesMetrics(t *testing.T) {
 			t.Errorf("sluice_tasks_total{job=%q,outcome=%q} = %v; the database has %d", c.job, c.outcome, got, want)
 		}
 	}
+	fired := counter(fams, "sluice_schedules_fired_total", map[string]string{"schedule": "tick"})
+	if want := queryInt(t, db, "SELECT count(*) FROM tasks WHERE schedule_id IS NOT NULL"); fired != float64(want) || want != 1 {
+		t.Errorf("sluice_schedules_fired_total{schedule=tick} = %v; the database has %d scheduled tasks, want 1", fired, want)
+	}
 	if _, ok := fams["sluice_task_duration_seconds"]; !ok {
 		t.Error("no sluice_task_duration_seconds in /metrics")
 	}
@@ -146,8 +156,8 @@ func TestRunServesMetrics(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v\n%s", err, errOut.String())
 	}
-	if !strings.Contains(out.String(), "ran: 4 ran, 3 succeeded, 1 failed") {
-		t.Errorf("summary %q; want 4 ran", out.String())
+	if !strings.Contains(out.String(), "ran: 5 ran, 4 succeeded, 1 failed") {
+		t.Errorf("summary %q; want 5 ran", out.String())
 	}
 	if c, err := net.Dial("tcp", addr); err == nil {
 		c.Close()

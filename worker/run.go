@@ -35,6 +35,9 @@ type RunOpts struct {
 	// Run sees it (tasks added through the same Store start at once).
 	// Default DefaultPoll.
 	Poll time.Duration
+	// OnFirings, if set, is called with what each firing of schedules did
+	// (metrics count the tasks). It must be quick and must not block.
+	OnFirings func([]queue.Firing)
 }
 
 // Run works until ctx is cancelled: it fires schedules at their due times,
@@ -53,16 +56,17 @@ func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
 		opts.Poll = DefaultPoll
 	}
 	l := w.newLoop(DrainOpts{})
-	l.idle = &runIdle{w: w, store: rs, poll: opts.Poll}
+	l.idle = &runIdle{w: w, store: rs, poll: opts.Poll, onFirings: opts.OnFirings}
 	return l.run(ctx)
 }
 
 // runIdle is Run's idler. Its waiter goroutine and the loop's coordinator
 // both fire schedules; mu lets one fire at a time.
 type runIdle struct {
-	w     *Worker
-	store RunStore
-	poll  time.Duration
+	w         *Worker
+	store     RunStore
+	poll      time.Duration
+	onFirings func([]queue.Firing) // may be nil
 
 	mu        sync.Mutex
 	nextCheck time.Time // beforeClaim fires schedules again from then
@@ -76,6 +80,9 @@ func (r *runIdle) fire(ctx context.Context) (bool, error) {
 	}
 	r.nextCheck = r.w.opts.Now().Add(r.poll)
 	LogFirings(r.w.log, firings)
+	if r.onFirings != nil && len(firings) > 0 {
+		r.onFirings(firings)
+	}
 	for _, f := range firings {
 		if len(f.TaskIDs) > 0 {
 			return true, nil
