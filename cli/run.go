@@ -22,6 +22,11 @@ starts within SLUICE_POLL. Between events it sleeps until the next due task,
 lease expiry or schedule: there is no fixed tick. SLUICE_SCHEDULES, when set,
 is synced at start.
 
+Like drain, it removes old finished tasks as SLUICE_KEEP_SUCCEEDED and
+SLUICE_KEEP_FAILED say, at start and then every minute, in small batches
+beside the claims. It logs no progress lines (it has no end to estimate);
+its summary when it stops says what it did.
+
 With SLUICE_HTTP_ADDR set (off by default), it serves Prometheus metrics
 on /metrics (tasks by job and outcome, durations, queue depth and oldest
 wait, schedules fired) and /healthz, which answers 503 when the database

@@ -181,3 +181,41 @@ func TestRunHTTPAddrInUse(t *testing.T) {
 		t.Fatalf("run on a busy port: %v (exit %d); want an error naming SLUICE_HTTP_ADDR, exit 1", err, cli.ExitCode(err))
 	}
 }
+
+// TestRunPrunes: `sluice run` applies SLUICE_KEEP_SUCCEEDED as it starts
+// and says what it removed when it ends.
+func TestRunPrunes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s := storeAt(t, path, &clock{t: time.Now()})
+	old := time.Now().Add(-48 * time.Hour).UnixMilli()
+	for range 3 {
+		if _, err := s.DB().Write.Exec(`INSERT INTO tasks (job, state, attempt, created_at, run_at, finished_at, result)
+			VALUES ('echo_test', 'succeeded', 1, ?1, ?1, ?1, '{}')`, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recent, err := s.Enqueue(context.Background(), queue.EnqueueParams{Job: "echo_test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		m := &cli.Main{Environ: environ(path, "SLUICE_KEEP_SUCCEEDED=1d"), Stdout: &out}
+		done <- m.Run(ctx, []string{"run"})
+	}()
+	db := s.DB().Read
+	waitFor(t, "the old tasks to go and the new one to succeed", func() bool {
+		return queryInt(t, db, "SELECT count(*) FROM tasks") == 1 &&
+			queryInt(t, db, "SELECT count(*) FROM tasks WHERE id = ? AND state = 'succeeded'", recent) == 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "3 old finished tasks removed") {
+		t.Errorf("summary %q; want 3 old finished tasks removed", out.String())
+	}
+}

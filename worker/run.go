@@ -47,6 +47,10 @@ type RunOpts struct {
 // lease expiry or schedule, the poll interval, an in-process enqueue and
 // ctx's end: there is no fixed tick. Cancelling ctx stops it the way it
 // stops Drain. The Worker's store must implement RunStore.
+//
+// Beside the loop, Run applies Options.Retention as Drain does: a pass at
+// the start, then one every Retention.Every for as long as it runs. It
+// reports no Options.Progress (a run has no end to estimate).
 func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
 	rs, ok := w.store.(RunStore)
 	if !ok {
@@ -55,9 +59,12 @@ func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
+	stopRetention := w.startRetention(ctx)
 	l := w.newLoop(DrainOpts{})
 	l.idle = &runIdle{w: w, store: rs, poll: opts.Poll, onFirings: opts.OnFirings}
-	return l.run(ctx)
+	sum, err := l.run(ctx)
+	sum.Pruned = stopRetention().Deleted
+	return sum, err
 }
 
 // runIdle is Run's idler. Its waiter goroutine and the loop's coordinator

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,4 +234,44 @@ func BenchmarkRunEnqueueToStart(b *testing.B) {
 		total += (<-started).Sub(t0)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/start")
+}
+
+// TestRunAppliesRetention: a run prunes at its start and again every
+// Retention.Every for as long as it runs, counts what it removed, and
+// reports no progress (that is for drains).
+func TestRunAppliesRetention(t *testing.T) {
+	e := newEnv(t)
+	insertHistory(t, e, queue.Succeeded, 5, time.Minute)
+	var progressed atomic.Int64
+	e.opts.Progress = func(worker.Progress) { progressed.Add(1) }
+	e.opts.ProgressEvery = time.Millisecond
+	e.opts.Retention = worker.Retention{Succeeded: queue.Keep{Count: 2}, Every: 5 * time.Millisecond}
+	stop := startRun(t, worker.New(e.store, e.jobs, e.opts), worker.RunOpts{Poll: time.Hour})
+	succeeded := func() int {
+		counts, err := e.store.Counts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return counts[queue.Succeeded]
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond) // polling, not waiting for time to pass
+		}
+	}
+	waitUntil("the pass at the start", func() bool { return succeeded() == 2 })
+	insertHistory(t, e, queue.Succeeded, 4, time.Minute)
+	waitUntil("a later pass", func() bool { return succeeded() == 2 })
+	sum := stop()
+	if sum.Pruned != 7 {
+		t.Errorf("summary pruned %d; want 7 (3 at the start, 4 later)", sum.Pruned)
+	}
+	if n := progressed.Load(); n != 0 {
+		t.Errorf("run reported progress %d times; want none", n)
+	}
 }
