@@ -43,5 +43,8 @@ USER 65532:65532
 # Sluice treats SIGTERM and SIGINT alike: stop claiming, let running tasks
 # finish within SLUICE_SHUTDOWN_GRACE, record everything, exit 0.
 STOPSIGNAL SIGTERM
+# /metrics and /healthz, served by `sluice run` only when SLUICE_HTTP_ADDR is
+# set (":9090" in a container: the probes come from outside it).
+EXPOSE 9090
 ENTRYPOINT ["/sluice"]
 CMD ["run"]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,10 +123,17 @@ func TestJSONOutput(t *testing.T) {
 				StartedAt  time.Time `json:"started_at"`
 				LeaseUntil time.Time `json:"lease_until"`
 			} `json:"running"`
-			FailedLastHour int               `json:"failed_last_hour"`
-			FailedLastDay  int               `json:"failed_last_day"`
-			DonePerMinute  []int             `json:"done_per_minute"`
-			NextSchedules  []json.RawMessage `json:"next_schedule_runs"`
+			FailedLastHour int   `json:"failed_last_hour"`
+			FailedLastDay  int   `json:"failed_last_day"`
+			DonePerMinute  []int `json:"done_per_minute"`
+			NextSchedules  []struct {
+				Schedule string    `json:"schedule"`
+				Job      string    `json:"job"`
+				At       time.Time `json:"at"`
+				Zone     string    `json:"zone"`
+				AtLocal  string    `json:"at_local"`
+			} `json:"next_schedule_runs"`
+			MoreSchedules int `json:"more_schedules"`
 		}](t, run(t, "status", "--json"))
 		if !st.Now.Equal(t0) || len(st.Queues) != 2 || st.Queues[0].Queue != "default" ||
 			st.Queues[0].OldestDueWaitS != 600 || st.Queues[0].Counts["queued"] != 2 || st.Queues[1].Counts["failed"] != 1 {
@@ -140,8 +148,23 @@ func TestJSONOutput(t *testing.T) {
 			t.Errorf("running %+v", st.Running)
 		}
 		if st.FailedLastHour != 1 || st.FailedLastDay != 2 || len(st.DonePerMinute) != 60 ||
-			st.DonePerMinute[30] != 1 || st.DonePerMinute[40] != 1 || st.NextSchedules == nil {
-			t.Errorf("failures %d/%d, per minute %v, schedules %v", st.FailedLastHour, st.FailedLastDay, st.DonePerMinute, st.NextSchedules)
+			st.DonePerMinute[30] != 1 || st.DonePerMinute[40] != 1 {
+			t.Errorf("failures %d/%d, per minute %v", st.FailedLastHour, st.FailedLastDay, st.DonePerMinute)
+		}
+		// Enabled schedules, soonest first, five of six; the paused one never.
+		var names []string
+		for _, r := range st.NextSchedules {
+			names = append(names, r.Schedule)
+		}
+		if want := []string{"feeds", "hourly", "nightly", "weekday-mail", "monthly-invoices"}; !slices.Equal(names, want) || st.MoreSchedules != 1 {
+			t.Errorf("next schedule runs %v, %d more; want %v, 1 more", names, st.MoreSchedules, want)
+		}
+		if len(st.NextSchedules) > 2 {
+			n := st.NextSchedules[2]
+			if n.Job != "report" || !n.At.Equal(time.Date(2026, 3, 2, 1, 30, 0, 0, time.UTC)) || n.At.Location() != time.UTC ||
+				n.Zone != "Europe/Berlin" || n.AtLocal != "2026-03-02T02:30:00+01:00" {
+				t.Errorf("nightly %+v; want report at 2026-03-02T01:30:00Z, 02:30+01:00 in Europe/Berlin", n)
+			}
 		}
 	})
 

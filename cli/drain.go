@@ -37,7 +37,7 @@ Examples:
   SLUICE_METRICS_FILE=/var/lib/node_exporter/textfile/sluice.prom sluice drain
 
 With SLUICE_METRICS_FILE set, the drain writes its metrics (tasks by job and
-outcome, durations, queue depth and oldest wait) to that file when it ends,
+outcome, durations, queue depth and oldest wait, schedules fired) to that file when it ends,
 replacing it atomically; counters add up across drains.
 `
 
@@ -71,7 +71,13 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.fireSchedules(ctx, store); err != nil {
+	var met *metrics.Metrics
+	var onFirings func([]queue.Firing)
+	if e.cfg.MetricsFile != "" {
+		met = metrics.New(store, metrics.NewOpts{})
+		onFirings = met.Fired
+	}
+	if err := e.fireSchedules(ctx, store, onFirings); err != nil {
 		return errors.Join(fmt.Errorf("drain: %w", err), store.Close())
 	}
 	opts := e.workerOptions()
@@ -83,9 +89,7 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 		opts.Progress = func(p worker.Progress) { live.Set(progressLine(p)) }
 		opts.ProgressEvery = liveEvery
 	}
-	var met *metrics.Metrics
-	if e.cfg.MetricsFile != "" {
-		met = metrics.New(store, metrics.NewOpts{})
+	if met != nil {
 		opts.OnOutcomes = met.Observe
 	}
 	w := worker.New(store, e.jobs, opts)
@@ -143,13 +147,17 @@ func (e *env) workerOptions() worker.Options {
 	}
 }
 
-// fireSchedules syncs SLUICE_SCHEDULES and fires every due schedule once.
-func (e *env) fireSchedules(ctx context.Context, store *queue.Store) error {
+// fireSchedules syncs SLUICE_SCHEDULES and fires every due schedule once,
+// telling onFirings (if set) what fired.
+func (e *env) fireSchedules(ctx context.Context, store *queue.Store, onFirings func([]queue.Firing)) error {
 	if err := e.syncDeclared(ctx, store); err != nil {
 		return err
 	}
 	firings, err := store.FireDue(ctx)
 	worker.LogFirings(e.log, firings)
+	if onFirings != nil {
+		onFirings(firings)
+	}
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/schedule"
 	"github.com/sluicehq/sluice/sqlitewal"
 )
 
@@ -126,6 +127,29 @@ func newFixture(tb testing.TB) *fixture {
 	clk.Set(t0)
 	f.ids["unique"] = enqueue(queue.EnqueueParams{Job: "report", UniqueKey: "nightly", Priority: 5,
 		Payload: []byte(`{"day":"2026-02-28","formats":["pdf","csv"]}`)})
+
+	// Schedules, for status's next runs: six enabled (one more than status
+	// shows), one paused.
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	newYork, _ := time.LoadLocation("America/New_York")
+	for _, p := range []queue.ScheduleParams{
+		{Name: "nightly", Job: "report", Spec: schedule.Spec{Type: schedule.Daily, Location: berlin,
+			Start: time.Date(2026, 3, 1, 2, 30, 0, 0, berlin)}}, // 2026-03-02 01:30 UTC
+		{Name: "feeds", Job: "echo_test", Spec: schedule.Spec{Type: schedule.Minutes, Every: 15, Start: t0.Add(5 * time.Minute)}},
+		{Name: "weekday-mail", Job: "send_mail", Spec: schedule.Spec{Type: schedule.Cron, Cron: "0 9 * * 1-5", Location: newYork}},
+		{Name: "hourly", Job: "echo_test", Spec: schedule.Spec{Type: schedule.Hourly, Start: t0.Add(30 * time.Minute)}},
+		{Name: "monthly-invoices", Job: "resize_image_thumbnails_large", Spec: schedule.Spec{Type: schedule.Monthly,
+			Start: time.Date(2026, 3, 31, 9, 0, 0, 0, time.UTC)}},
+		{Name: "yearly", Job: "report", Spec: schedule.Spec{Type: schedule.Yearly, Start: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{Name: "paused", Job: "report", Spec: schedule.Spec{Type: schedule.Hourly, Start: t0.Add(time.Minute)}},
+	} {
+		if _, err := s.AddSchedule(ctx, p); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := s.PauseSchedule(ctx, "paused"); err != nil {
+		tb.Fatal(err)
+	}
 	return f
 }
 

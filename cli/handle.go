@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/sluicehq/sluice/jobs"
@@ -35,12 +36,13 @@ func runHandle(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read payload: %w", err)
 	}
-	if d, err := time.Parse(time.RFC3339Nano, lookup(m.Environ, jobs.EnvDeadline)); err == nil {
+	info := taskInfo(m.Environ, args[0])
+	if !info.Deadline.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d)
+		ctx, cancel = context.WithDeadline(ctx, info.Deadline)
 		defer cancel()
 	}
-	out, err := job.Func(ctx, payload)
+	out, err := job.Func(jobs.WithInfo(ctx, info), payload)
 	if err != nil {
 		if jobs.IsPermanent(err) {
 			fmt.Fprintln(m.Stderr, err)
@@ -50,4 +52,17 @@ func runHandle(ctx context.Context, m *Main, args []string) error {
 	}
 	_, err = m.Stdout.Write(out)
 	return err
+}
+
+// taskInfo rebuilds, from the SLUICE_TASK_* variables the worker set, the
+// jobs.Info a handler would get in-process. A variable that is missing or
+// does not parse leaves its field zero.
+func taskInfo(environ []string, job string) jobs.Info {
+	info := jobs.Info{Job: job}
+	info.TaskID, _ = strconv.ParseInt(lookup(environ, jobs.EnvTaskID), 10, 64)
+	info.Attempt, _ = strconv.Atoi(lookup(environ, jobs.EnvAttempt))
+	info.Deadline, _ = time.Parse(time.RFC3339Nano, lookup(environ, jobs.EnvDeadline))
+	info.ScheduleID, _ = strconv.ParseInt(lookup(environ, jobs.EnvScheduleID), 10, 64)
+	info.ScheduledFor, _ = time.Parse(time.RFC3339Nano, lookup(environ, jobs.EnvScheduledFor))
+	return info
 }

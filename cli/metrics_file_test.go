@@ -6,10 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/schedule"
 )
 
 func TestDrainWritesMetricsFile(t *testing.T) {
@@ -83,4 +86,42 @@ func TestDrainWritesMetricsFile(t *testing.T) {
 			t.Errorf("%d tasks queued; want 1 (nothing ran)", counts[queue.Queued])
 		}
 	})
+}
+
+// TestDrainCountsSchedulesFired: a drain with SLUICE_METRICS_FILE counts the
+// tasks its firing of schedules enqueued, one per due time.
+func TestDrainCountsSchedulesFired(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.db")
+	prom := filepath.Join(dir, "sluice.prom")
+	ctx := context.Background()
+	// Every 10 minutes, fired last 65 minutes ago: catch-up all gives 6 more.
+	clk := &clock{t: time.Now().Truncate(time.Second).Add(-65 * time.Minute)}
+	s := storeAt(t, path, clk)
+	if _, err := s.AddSchedule(ctx, queue.ScheduleParams{Name: "every10", Job: "echo_test", CatchUp: schedule.CatchUpAll,
+		Spec: schedule.Spec{Type: schedule.Minutes, Every: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FireDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := &cli.Main{Environ: environ(path, "SLUICE_METRICS_FILE="+prom)}
+	if err := m.Run(ctx, []string{"drain"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := counter(fams, "sluice_schedules_fired_total", map[string]string{"schedule": "every10"})
+	want := queryInt(t, s.DB().Read, "SELECT count(*) FROM tasks WHERE schedule_id IS NOT NULL") - 1 // less the firing before the drain
+	if got != float64(want) || want != 6 {
+		t.Errorf("sluice_schedules_fired_total{schedule=every10} = %v; the drain fired %d tasks, want 6", got, want)
+	}
 }

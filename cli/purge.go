@@ -16,7 +16,7 @@ Usage: sluice purge -state STATE (-older-than AGE | -keep N)
 Deletes finished tasks of one state (succeeded, failed or cancelled): those
 that finished more than AGE ago, or all but the newest N. It deletes 500 per
 transaction, so workers keep running meanwhile. Queued and running tasks are
-never purged. Drain does the same on its own by SLUICE_KEEP_SUCCEEDED and
+never purged. Drain and run do the same on their own by SLUICE_KEEP_SUCCEEDED and
 SLUICE_KEEP_FAILED.
 
 Examples:

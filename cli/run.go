@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 
+	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -19,12 +22,24 @@ starts within SLUICE_POLL. Between events it sleeps until the next due task,
 lease expiry or schedule: there is no fixed tick. SLUICE_SCHEDULES, when set,
 is synced at start.
 
+Like drain, it removes old finished tasks as SLUICE_KEEP_SUCCEEDED and
+SLUICE_KEEP_FAILED say, at start and then every minute, in small batches
+beside the claims. It logs no progress lines (it has no end to estimate);
+its summary when it stops says what it did.
+
+With SLUICE_HTTP_ADDR set (off by default), it serves Prometheus metrics
+on /metrics (tasks by job and outcome, durations, queue depth and oldest
+wait, schedules fired) and /healthz, which answers 503 when the database
+cannot be read.
+
 SIGTERM or SIGINT stops claiming, lets running tasks finish within
 SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
-at once; leases bring back whatever was running.
+at once; leases bring back whatever was running. The HTTP server keeps
+answering during the grace and stops with the run.
 
 Examples:
   sluice run
+  SLUICE_HTTP_ADDR=127.0.0.1:9090 sluice run
   SLUICE_WORKERS=8 SLUICE_POLL=250ms SLUICE_DB=/var/lib/sluice/sluice.db sluice run
   SLUICE_SCHEDULES='[{"name":"feeds","job":"poll_feeds","type":"minutes","every":15}]' sluice run
 `
@@ -48,13 +63,63 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	if err := e.syncDeclared(ctx, store); err != nil {
 		return errors.Join(fmt.Errorf("run: %w", err), store.Close())
 	}
+	opts := e.workerOptions()
+	runOpts := worker.RunOpts{Poll: e.cfg.Poll}
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	var srv *httpServer
+	if e.cfg.HTTPAddr != "" {
+		// Listen before any task runs, so a port in use fails the start.
+		ln, err := net.Listen("tcp", e.cfg.HTTPAddr)
+		if err != nil {
+			return errors.Join(fmt.Errorf("run: SLUICE_HTTP_ADDR: %w", err), store.Close())
+		}
+		met := metrics.New(store, metrics.NewOpts{})
+		opts.OnOutcomes = met.Observe
+		runOpts.OnFirings = met.Fired
+		srv = startHTTP(ctx, ln, met.Handler(store.Ping, e.log), stopRun)
+		e.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	}
 	e.log.Info("running until signalled", "workers", e.cfg.Workers, "poll", e.cfg.Poll, "db", e.cfg.DB)
-	w := worker.New(store, e.jobs, e.workerOptions())
-	sum, err := w.Run(ctx, worker.RunOpts{Poll: e.cfg.Poll})
+	w := worker.New(store, e.jobs, opts)
+	sum, err := w.Run(runCtx, runOpts)
+	if srv != nil {
+		err = errors.Join(err, srv.stop())
+	}
 	err = errors.Join(err, store.Close())
 	printSummary(m, "ran", sum)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
+}
+
+// httpServer is a run's metrics server. It outlives the signal that stops
+// the run, so /metrics and /healthz answer during the shutdown grace, and
+// stops once the run has returned.
+type httpServer struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startHTTP serves h on ln until stop. If serving fails, it stops the run
+// through stopRun (the graceful way) and stop returns the error.
+func startHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRun context.CancelCauseFunc) *httpServer {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &httpServer{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := metrics.ServeListener(sctx, ln, h)
+		if err != nil && sctx.Err() == nil {
+			stopRun(err)
+		}
+		s.done <- err
+	}()
+	return s
+}
+
+// stop shuts the server down, letting open requests finish briefly
+// (metrics.ServeListener bounds it), and returns why it ended if it failed.
+func (s *httpServer) stop() error {
+	s.cancel()
+	return <-s.done
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,8 +17,9 @@ Usage: sluice status [flags]
 
 Shows the queue at a glance: tasks per queue and state, how long the oldest
 due task of each queue has waited, the running tasks with their leases,
-failures in the last hour and day, and tasks finished per minute over the
-last hour (one character a minute, oldest first).
+failures in the last hour and day, tasks finished per minute over the
+last hour (one character a minute, oldest first), and the next runs of the
+enabled schedules (the soonest five, in each schedule's zone and in UTC).
 
 Examples:
   sluice status
@@ -25,18 +27,39 @@ Examples:
   watch -n 5 sluice status
 `
 
-// scheduleRun is one upcoming run of a schedule.
+// maxScheduleRuns is how many upcoming schedule runs status shows;
+// 'sluice schedule list' shows them all.
+const maxScheduleRuns = 5
+
+// scheduleRun is the next run of an enabled schedule.
 type scheduleRun struct {
 	Schedule string    `json:"schedule"`
 	Job      string    `json:"job"`
-	At       time.Time `json:"at"`
+	At       time.Time `json:"at"`       // UTC
+	Zone     string    `json:"zone"`     // the schedule's zone
+	AtLocal  time.Time `json:"at_local"` // the same instant in the schedule's zone
 }
 
-// nextScheduleRuns is the hook for stored schedules (issue 4: migration 0002,
-// built on another branch). Until schedules are stored there are none, and
-// status prints no schedule section. When they land, read the next runs here.
-func nextScheduleRuns(_ context.Context, _ *queue.Store) ([]scheduleRun, error) {
-	return nil, nil
+// nextScheduleRuns returns the next runs of the enabled schedules, soonest
+// first, at most maxScheduleRuns, and how many more are left out.
+func nextScheduleRuns(ctx context.Context, store *queue.Store) ([]scheduleRun, int, error) {
+	list, err := store.ListSchedules(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var runs []scheduleRun
+	for _, sc := range list {
+		if !sc.Enabled || sc.NextRun.IsZero() {
+			continue // paused or done
+		}
+		runs = append(runs, scheduleRun{Schedule: sc.Name, Job: sc.Job, At: sc.NextRun.UTC(),
+			Zone: sc.NextRun.Location().String(), AtLocal: sc.NextRun})
+	}
+	slices.SortStableFunc(runs, func(a, b scheduleRun) int { return a.At.Compare(b.At) }) // ties stay by name
+	if len(runs) > maxScheduleRuns {
+		return runs[:maxScheduleRuns], len(runs) - maxScheduleRuns, nil
+	}
+	return runs, 0, nil
 }
 
 // statusJSON is sluice status -json.
@@ -47,8 +70,9 @@ type statusJSON struct {
 	Running        []runningJSON  `json:"running"`
 	FailedLastHour int            `json:"failed_last_hour"`
 	FailedLastDay  int            `json:"failed_last_day"`
-	DonePerMinute  []int          `json:"done_per_minute"` // the last 60 minutes, oldest first
-	NextSchedules  []scheduleRun  `json:"next_schedule_runs"`
+	DonePerMinute  []int          `json:"done_per_minute"`    // the last 60 minutes, oldest first
+	NextSchedules  []scheduleRun  `json:"next_schedule_runs"` // soonest first, at most maxScheduleRuns
+	MoreSchedules  int            `json:"more_schedules"`     // enabled schedules left out of next_schedule_runs
 }
 
 type queueJSON struct {
@@ -89,14 +113,16 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	runs, err := nextScheduleRuns(ctx, store)
+	runs, more, err := nextScheduleRuns(ctx, store)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(m.Stdout, statusToJSON(st, runs))
+		v := statusToJSON(st, runs)
+		v.MoreSchedules = more
+		return writeJSON(m.Stdout, v)
 	}
-	printStatus(m.Stdout, st, runs)
+	printStatus(m.Stdout, st, runs, more)
 	return nil
 }
 
@@ -122,7 +148,7 @@ func statusToJSON(st queue.Status, runs []scheduleRun) statusJSON {
 	return v
 }
 
-func printStatus(w io.Writer, st queue.Status, runs []scheduleRun) {
+func printStatus(w io.Writer, st queue.Status, runs []scheduleRun, more int) {
 	if len(st.Queues) == 0 {
 		fmt.Fprintln(w, "no tasks")
 	} else {
@@ -190,10 +216,15 @@ func printStatus(w io.Writer, st queue.Status, runs []scheduleRun) {
 	if len(runs) > 0 {
 		fmt.Fprintln(w, "\nNext schedule runs:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  SCHEDULE\tJOB\tNEXT RUN (ZONE)\tUTC\tDUE")
 		for _, r := range runs {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Schedule, r.Job, stamp(r.At), ago(r.At, st.Now))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", clip(r.Schedule, 14), clip(r.Job, 14),
+				r.AtLocal.Format("2006-01-02 15:04 MST"), r.At.Format("01-02 15:04"), ago(r.At, st.Now))
 		}
 		tw.Flush()
+		if more > 0 {
+			fmt.Fprintf(w, "  and %d more: sluice schedule list\n", more)
+		}
 	}
 }
 

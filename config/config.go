@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -42,11 +43,12 @@ type Config struct {
 	TZ            string        `env:"TZ" envDefault:"UTC" help:"IANA time zone of schedules that name none (wall-clock times of daily and longer schedules and cron lines)"`
 	Schedules     string        `env:"SCHEDULES" help:"declared schedules, a JSON array (see README); set, it is the source of truth for them at drain and run start"`
 	Isolation     string        `env:"ISOLATION" envDefault:"inprocess" help:"where Go handlers run: inprocess, or process (a child process killed at the timeout)"`
-	KeepSucceeded Keep          `env:"KEEP_SUCCEEDED" envDefault:"7d" help:"succeeded tasks kept: an age (7d, 36h), a count (10000), both (7d,10000) or forever; drain removes the rest"`
+	KeepSucceeded Keep          `env:"KEEP_SUCCEEDED" envDefault:"7d" help:"succeeded tasks kept: an age (7d, 36h), a count (10000), both (7d,10000) or forever; drain and run remove the rest"`
 	KeepFailed    Keep          `env:"KEEP_FAILED" envDefault:"30d" help:"failed and cancelled tasks kept (each state on its own), same form as KEEP_SUCCEEDED"`
 	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
 	MetricsFile   string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
+	HTTPAddr      string        `env:"HTTP_ADDR" help:"sluice run: serve /metrics and /healthz on this host:port (127.0.0.1:9090, or :9090 for every interface); empty: off"`
 
 	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
 	Exec map[string][]string `env:"-"`
@@ -222,6 +224,11 @@ func (c Config) validate() []string {
 	}
 	if c.MetricsFile != "" && !strings.HasSuffix(c.MetricsFile, ".prom") {
 		p = append(p, fmt.Sprintf("SLUICE_METRICS_FILE=%q: must end in .prom (node_exporter's textfile collector reads no other files)", c.MetricsFile))
+	}
+	if c.HTTPAddr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
+			p = append(p, fmt.Sprintf("SLUICE_HTTP_ADDR=%q: want host:port such as 127.0.0.1:9090 or :9090", c.HTTPAddr))
+		}
 	}
 	for _, q := range c.Queues {
 		if strings.TrimSpace(q) == "" {

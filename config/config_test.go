@@ -64,6 +64,9 @@ func TestValidation(t *testing.T) {
 		{"bad format", []string{"SLUICE_LOG_FORMAT=xml"}, `SLUICE_LOG_FORMAT="xml"`},
 		{"backoff max below base", []string{"SLUICE_BACKOFF_BASE=1m", "SLUICE_BACKOFF_MAX=10s"}, "SLUICE_BACKOFF_MAX=10s"},
 		{"zero attempts", []string{"SLUICE_MAX_ATTEMPTS=0"}, "SLUICE_MAX_ATTEMPTS=0"},
+		{"http addr without port", []string{"SLUICE_HTTP_ADDR=127.0.0.1"}, `SLUICE_HTTP_ADDR="127.0.0.1": want host:port`},
+		{"http addr empty port", []string{"SLUICE_HTTP_ADDR=localhost:"}, `SLUICE_HTTP_ADDR="localhost:"`},
+		{"http addr url", []string{"SLUICE_HTTP_ADDR=http://0.0.0.0:9090"}, `SLUICE_HTTP_ADDR="http://0.0.0.0:9090"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +75,18 @@ func TestValidation(t *testing.T) {
 				t.Fatalf("err = %v; want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestHTTPAddr(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:9090", ":9090", "[::1]:9090", "localhost:http"} {
+		cfg, err := config.Parse([]string{"SLUICE_HTTP_ADDR=" + addr})
+		if err != nil || cfg.HTTPAddr != addr {
+			t.Errorf("SLUICE_HTTP_ADDR=%s: %q, %v", addr, cfg.HTTPAddr, err)
+		}
+	}
+	if def, _ := config.Parse(nil); def.HTTPAddr != "" {
+		t.Errorf("default SLUICE_HTTP_ADDR = %q; want off", def.HTTPAddr)
 	}
 }
 

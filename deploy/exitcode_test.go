@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,6 +129,17 @@ func counts(t *testing.T, s *queue.Store) map[queue.State]int {
 	return c
 }
 
+// freeLoopbackAddr returns a loopback address with a port nothing listens on.
+func freeLoopbackAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // stopWithSIGTERM starts sluice with args, waits until ready reports true,
 // sends SIGTERM as systemd, Docker, Fly and Kubernetes do, and returns the exit code.
 func stopWithSIGTERM(t *testing.T, env []string, ready func() bool, args ...string) (int, string) {
@@ -216,18 +229,27 @@ func TestSIGTERM(t *testing.T) {
 		}
 	})
 
+	// As the Deployment and the Fly Machine run it: with /healthz served.
 	t.Run("run", func(t *testing.T) {
-		bin := sluiceBinary(t)
-		help, _ := exec.Command(bin, "help", "run").CombinedOutput()
-		if bytes.Contains(help, []byte(`unknown command "run"`)) {
-			t.Skip(`skipped: this binary has no "run" command yet ("sluice help run": unknown command); it comes with issue 4`)
-		}
 		dir := t.TempDir()
 		store := openStore(t, filepath.Join(dir, "sluice.db"))
 		enqueueEcho(t, store, 10)
-		code, out := stopWithSIGTERM(t, unitEnv(t, dir), func() bool { return counts(t, store)[queue.Succeeded] == 10 }, "run")
+		addr := freeLoopbackAddr(t)
+		healthy := func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}
+		code, out := stopWithSIGTERM(t, unitEnv(t, dir, "SLUICE_HTTP_ADDR="+addr),
+			func() bool { return counts(t, store)[queue.Succeeded] == 10 && healthy() }, "run")
 		if code != exitOK {
 			t.Errorf("run after SIGTERM: exit %d, want 0\n%s", code, out)
+		}
+		if healthy() {
+			t.Errorf("/healthz on %s still answers after run exited", addr)
 		}
 		if c := counts(t, store); c[queue.Running] != 0 {
 			t.Errorf("after SIGTERM: %v; want nothing running", c)

@@ -3,13 +3,16 @@ package deploy
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+	"github.com/sluicehq/sluice/config"
 )
 
 // flyConfig is the part of flyctl's fly.toml schema (internal/appconfig in
@@ -17,16 +20,32 @@ import (
 // declared here fails the test, so a typo cannot be silently ignored by us,
 // and a key that flyctl does not know cannot get in.
 type flyConfig struct {
-	App           string            `toml:"app"`
-	PrimaryRegion string            `toml:"primary_region"`
-	KillSignal    string            `toml:"kill_signal"`
-	KillTimeout   any               `toml:"kill_timeout"` // seconds (integer) or a duration string
-	Build         *flyBuild         `toml:"build"`
-	Env           map[string]string `toml:"env"`
-	Processes     map[string]string `toml:"processes"`
-	Mounts        []flyMount        `toml:"mounts"`
-	Restart       []flyRestart      `toml:"restart"`
-	VM            []flyVM           `toml:"vm"`
+	App           string              `toml:"app"`
+	PrimaryRegion string              `toml:"primary_region"`
+	KillSignal    string              `toml:"kill_signal"`
+	KillTimeout   any                 `toml:"kill_timeout"` // seconds (integer) or a duration string
+	Build         *flyBuild           `toml:"build"`
+	Env           map[string]string   `toml:"env"`
+	Processes     map[string]string   `toml:"processes"`
+	Mounts        []flyMount          `toml:"mounts"`
+	Restart       []flyRestart        `toml:"restart"`
+	VM            []flyVM             `toml:"vm"`
+	Checks        map[string]flyCheck `toml:"checks"`
+}
+
+// flyCheck is a top-level (machine) check, flyctl's appconfig.ToplevelCheck.
+type flyCheck struct {
+	Type          string            `toml:"type"`
+	Port          int               `toml:"port"`
+	Method        string            `toml:"method"`
+	Path          string            `toml:"path"`
+	Protocol      string            `toml:"protocol"`
+	TLSSkipVerify bool              `toml:"tls_skip_verify"`
+	Headers       map[string]string `toml:"headers"`
+	Interval      string            `toml:"interval"`
+	Timeout       string            `toml:"timeout"`
+	GracePeriod   string            `toml:"grace_period"`
+	Processes     []string          `toml:"processes"`
 }
 
 type flyBuild struct {
@@ -166,6 +185,7 @@ func TestFlyToml(t *testing.T) {
 				if policy != "on-failure" {
 					t.Errorf("restart policy %q for run: want on-failure (a clean stop stays stopped)", policy)
 				}
+				checkFlyHealth(t, c, cfg, group)
 			}
 
 			var named []string
@@ -178,12 +198,47 @@ func TestFlyToml(t *testing.T) {
 			for _, v := range c.VM {
 				named = append(named, v.Processes...)
 			}
+			for _, ch := range c.Checks {
+				named = append(named, ch.Processes...)
+			}
 			for _, p := range named {
 				if _, ok := c.Processes[p]; !ok {
 					t.Errorf("a section names process %q, which is not in [processes]", p)
 				}
 			}
 		})
+	}
+}
+
+// checkFlyHealth: the run Machine serves /healthz on SLUICE_HTTP_ADDR on
+// every interface (Fly's checks come over the private network) and an http
+// check asks it there.
+func checkFlyHealth(t *testing.T, c flyConfig, cfg config.Config, group string) {
+	t.Helper()
+	if cfg.HTTPAddr == "" {
+		t.Error("SLUICE_HTTP_ADDR is not set: no /healthz for a check")
+		return
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		t.Errorf("SLUICE_HTTP_ADDR=%s: Fly's checks do not come over loopback; listen on every interface (:%s)", cfg.HTTPAddr, port)
+	}
+	var checked bool
+	for name, ch := range c.Checks {
+		for _, d := range []string{ch.Interval, ch.Timeout, ch.GracePeriod} {
+			if _, err := time.ParseDuration(d); err != nil {
+				t.Errorf("check %s: %v", name, err)
+			}
+		}
+		if ch.Type == "http" && ch.Path == "/healthz" && strconv.Itoa(ch.Port) == port && slices.Contains(c.groups(ch.Processes), group) {
+			checked = true
+		}
+	}
+	if !checked {
+		t.Errorf("no http check of /healthz on port %s for process %q: %+v", port, group, c.Checks)
 	}
 }
 
@@ -194,6 +249,7 @@ func TestFlyTomlStrict(t *testing.T) {
 	for name, extra := range map[string]string{
 		"top level":  "\nkill_timout = 10\n",
 		"in a table": "\n[[mounts]]\nsource = \"x\"\ndestinaton = \"/data\"\n",
+		"in a check": "\n[checks.extra]\ntype = \"http\"\npth = \"/healthz\"\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := decodeFly(append(bytes.Clone(good), extra...)); err == nil {

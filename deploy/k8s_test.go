@@ -2,8 +2,12 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
+	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -128,6 +132,17 @@ type container struct {
 			Name string `yaml:"name"`
 		} `yaml:"configMapRef"`
 	} `yaml:"envFrom"`
+	Env []struct {
+		Name  string `yaml:"name"`
+		Value string `yaml:"value"`
+	} `yaml:"env"`
+	Ports []struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+		Protocol      string `yaml:"protocol"`
+	} `yaml:"ports"`
+	ReadinessProbe  *probe `yaml:"readinessProbe"`
+	LivenessProbe   *probe `yaml:"livenessProbe"`
 	SecurityContext struct {
 		AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 		ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
@@ -143,6 +158,17 @@ type container struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
 	} `yaml:"volumeMounts"`
+}
+
+type probe struct {
+	HTTPGet *struct {
+		Path string `yaml:"path"`
+		Port any    `yaml:"port"` // a number or a port's name
+	} `yaml:"httpGet"`
+	InitialDelaySeconds int64 `yaml:"initialDelaySeconds"`
+	PeriodSeconds       int64 `yaml:"periodSeconds"`
+	TimeoutSeconds      int64 `yaml:"timeoutSeconds"`
+	FailureThreshold    int64 `yaml:"failureThreshold"`
 }
 
 // decodeYAML strictly decodes the one document in a manifest into v.
@@ -260,7 +286,54 @@ func TestKubernetes(t *testing.T) {
 			}
 		}
 		checkPod(t, d.Spec.Template.Spec, cm, "run")
+		checkProbes(t, d.Spec.Template.Spec.Containers[0], cm)
 	})
+}
+
+// checkProbes: the worker serves /healthz on SLUICE_HTTP_ADDR, on every
+// interface (the kubelet probes the pod's IP), on a declared container port,
+// and both probes ask it there.
+func checkProbes(t *testing.T, c container, cm configMap) {
+	t.Helper()
+	environ := mapEnviron(cm.Data)
+	for _, e := range c.Env {
+		environ = append(environ, e.Name+"="+e.Value) // env wins over envFrom
+	}
+	cfg := mustConfig(t, "ConfigMap sluice with the container's env", environ)
+	if cfg.HTTPAddr == "" {
+		t.Fatal("SLUICE_HTTP_ADDR is not set: nothing answers the probes")
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		t.Errorf("SLUICE_HTTP_ADDR=%s: the kubelet probes the pod's IP; listen on every interface (:%s)", cfg.HTTPAddr, port)
+	}
+	names := map[string]string{}
+	for _, p := range c.Ports {
+		names[p.Name] = strconv.Itoa(p.ContainerPort)
+	}
+	if !slices.Contains(slices.Collect(maps.Values(names)), port) {
+		t.Errorf("no containerPort %s in %v", port, c.Ports)
+	}
+	for name, p := range map[string]*probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("%s: want an httpGet of /healthz", name)
+			continue
+		}
+		target := fmt.Sprint(p.HTTPGet.Port)
+		if n, ok := names[target]; ok {
+			target = n
+		}
+		if p.HTTPGet.Path != "/healthz" || target != port {
+			t.Errorf("%s: GET %s on port %v; want /healthz on %s", name, p.HTTPGet.Path, p.HTTPGet.Port, port)
+		}
+		// /healthz reads the database under the driver's 5 s busy timeout at worst.
+		if p.TimeoutSeconds < 5 || p.PeriodSeconds < p.TimeoutSeconds {
+			t.Errorf("%s: timeout %ds, period %ds; want a timeout of at least 5s within the period", name, p.TimeoutSeconds, p.PeriodSeconds)
+		}
+	}
 }
 
 // TestKubernetesStrict shows a misspelt field fails the decode.

@@ -32,6 +32,12 @@ const (
 	EnvJob      = "SLUICE_TASK_JOB"
 	EnvAttempt  = "SLUICE_TASK_ATTEMPT"
 	EnvDeadline = "SLUICE_TASK_DEADLINE" // RFC 3339 with nanoseconds
+	// EnvScheduledFor is the due time of a task a schedule enqueued (RFC 3339,
+	// UTC); it is set only for such tasks.
+	EnvScheduledFor = "SLUICE_TASK_SCHEDULED_FOR"
+	// EnvScheduleID is the id of the schedule that enqueued the task; set only
+	// for such tasks.
+	EnvScheduleID = "SLUICE_TASK_SCHEDULE_ID"
 )
 
 // Command describes a job that runs a program.
@@ -48,7 +54,7 @@ type Command struct {
 }
 
 // Exec returns an isolated Job that runs cmd for each task: the payload on
-// stdin, task details in SLUICE_TASK_* variables, stdout (at most MaxResult
+// stdin, task details in SLUICE_TASK_* variables (EnvTaskID and the others), stdout (at most MaxResult
 // bytes) as the result on exit 0, and on any other exit an error with the exit
 // status and the tail of stderr (exit ExitPermanent: no retries). The command runs in its own process group;
 // when the task's context ends the whole group gets SIGTERM, then SIGKILL
@@ -78,6 +84,12 @@ func (c Command) run(ctx context.Context, payload []byte) ([]byte, error) {
 			EnvJob+"="+info.Job,
 			fmt.Sprintf("%s=%d", EnvAttempt, info.Attempt),
 			EnvDeadline+"="+info.Deadline.UTC().Format(time.RFC3339Nano))
+		if !info.ScheduledFor.IsZero() {
+			cmd.Env = append(cmd.Env, EnvScheduledFor+"="+info.ScheduledFor.UTC().Format(time.RFC3339Nano))
+		}
+		if info.ScheduleID != 0 {
+			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", EnvScheduleID, info.ScheduleID))
+		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// A grandchild that keeps stdout open must not hold the attempt: once the

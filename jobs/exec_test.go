@@ -51,6 +51,30 @@ func TestExecTaskEnvironment(t *testing.T) {
 	}
 }
 
+func TestExecScheduledFor(t *testing.T) {
+	argv := []string{"sh", "-c", `printf '%s|%s|%s' "${SLUICE_TASK_SCHEDULED_FOR-unset}" "${SLUICE_TASK_SCHEDULE_ID-unset}" "$SLUICE_TASK_ID"`}
+	j := jobs.Exec("x", jobs.Command{Argv: argv, KillGrace: 200 * time.Millisecond})
+	due := time.Date(2026, 3, 8, 7, 30, 0, 0, time.FixedZone("EST", -5*3600))
+	for _, tc := range []struct {
+		name string
+		info jobs.Info
+		want string
+	}{
+		{"scheduled", jobs.Info{TaskID: 7, ScheduleID: 3, ScheduledFor: due}, "2026-03-08T12:30:00Z|3|7"},
+		{"not scheduled", jobs.Info{TaskID: 8}, "unset|unset|8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := j.Func(jobs.WithInfo(context.Background(), tc.info), []byte("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tc.want {
+				t.Errorf("env = %q; want %q", out, tc.want)
+			}
+		})
+	}
+}
+
 func TestExecFailures(t *testing.T) {
 	tests := []struct {
 		name      string

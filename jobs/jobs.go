@@ -156,6 +156,12 @@ type Info struct {
 	Job      string
 	Attempt  int
 	Deadline time.Time
+	// ScheduleID is the schedule that enqueued the task; 0 for other tasks.
+	ScheduleID int64
+	// ScheduledFor is the due time the task stands for when a schedule
+	// enqueued it (it can be well before the task started, after downtime);
+	// zero for other tasks.
+	ScheduledFor time.Time
 }
 
 type infoKey struct{}

@@ -107,6 +107,16 @@ func (m *Metrics) ScheduleFired(name string) {
 	m.schedules.WithLabelValues(name).Inc()
 }
 
+// Fired counts the tasks that one queue.Store.FireDue enqueued, one per
+// due time fired; pass it as worker.RunOpts.OnFirings.
+func (m *Metrics) Fired(firings []queue.Firing) {
+	for _, f := range firings {
+		if n := len(f.TaskIDs); n > 0 {
+			m.schedules.WithLabelValues(f.Schedule).Add(float64(n))
+		}
+	}
+}
+
 func outcomeLabel(d worker.Done) string {
 	if d.Stale {
 		return OutcomeStale

@@ -249,14 +249,31 @@ func TestScheduleFired(t *testing.T) {
 	m := metrics.New(nil, metrics.NewOpts{})
 	m.ScheduleFired("nightly")
 	m.ScheduleFired("nightly")
+	// One FireDue: two catch-up tasks for nightly, one for feeds, and a
+	// schedule skipped for overlap, which enqueued nothing.
+	m.Fired([]queue.Firing{
+		{Schedule: "nightly", TaskIDs: []int64{7, 8}},
+		{Schedule: "feeds", TaskIDs: []int64{9}},
+		{Schedule: "busy", Overlap: true, Dropped: 1},
+	})
 	path := filepath.Join(t.TempDir(), "sluice.prom")
 	if err := m.WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := os.Open(path)
 	defer f.Close()
-	if got := value(series(parse(t, f), "sluice_schedules_fired_total", map[string]string{"schedule": "nightly"})); got != 2 {
-		t.Errorf("schedules fired = %v; want 2", got)
+	fams := parse(t, f)
+	for name, want := range map[string]float64{"nightly": 4, "feeds": 1} {
+		if got := value(series(fams, "sluice_schedules_fired_total", map[string]string{"schedule": name})); got != want {
+			t.Errorf("schedules fired for %s = %v; want %v", name, got, want)
+		}
+	}
+	for _, m := range fams["sluice_schedules_fired_total"].GetMetric() {
+		for _, l := range m.Label {
+			if l.GetValue() == "busy" {
+				t.Error("a schedule that enqueued nothing has a sluice_schedules_fired_total series")
+			}
+		}
 	}
 }
 

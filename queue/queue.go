@@ -4,6 +4,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -65,4 +66,14 @@ func wrap(op string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Ping reads the tasks table, so a health check fails when the database
+// cannot be read (a missing or unreadable file, a disk error).
+func (s *Store) Ping(ctx context.Context) error {
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var found bool
+		return tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM tasks)").Scan(&found)
+	})
+	return wrap("read the queue", err)
 }

@@ -286,3 +286,18 @@ func TestExpiredLeaseCountsAnAttempt(t *testing.T) {
 		t.Errorf("task = %+v", got)
 	}
 }
+
+func TestPing(t *testing.T) {
+	s := mustStore(t, newClock())
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("ping on an open store: %v", err)
+	}
+	mustEnqueue(t, s, queue.EnqueueParams{Job: "echo_test"})
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("ping with a task: %v", err)
+	}
+	s.Close()
+	if err := s.Ping(context.Background()); err == nil {
+		t.Fatal("ping on a closed store: want an error (/healthz reports it)")
+	}
+}

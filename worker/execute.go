@@ -132,7 +132,8 @@ func (w *Worker) call(ctx context.Context, t queue.Task, active *running, handof
 	tctx, cancel := context.WithTimeout(cctx, t.Timeout)
 	defer cancel()
 	deadline, _ := tctx.Deadline()
-	tctx = jobs.WithInfo(tctx, jobs.Info{TaskID: t.ID, Job: t.Job, Attempt: t.Attempt, Deadline: deadline})
+	tctx = jobs.WithInfo(tctx, jobs.Info{TaskID: t.ID, Job: t.Job, Attempt: t.Attempt, Deadline: deadline,
+		ScheduleID: t.ScheduleID, ScheduledFor: t.ScheduledFor})
 
 	// why says why an attempt ended with an error, once its context is done.
 	why := func(err error) error {

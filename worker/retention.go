@@ -2,22 +2,24 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/queue"
 )
 
-// DefaultRetentionEvery is how often a long drain applies retention again.
+// DefaultRetentionEvery is how often a long drain, or a run, applies
+// retention again.
 const DefaultRetentionEvery = time.Minute
 
-// Retention says which finished tasks a drain removes, per final state
+// Retention says which finished tasks a drain or a run removes, per final state
 // (SLUICE_KEEP_SUCCEEDED and SLUICE_KEEP_FAILED). The zero value removes nothing.
 type Retention struct {
 	Succeeded queue.Keep
 	Failed    queue.Keep
 	Cancelled queue.Keep
-	// Every is the time between passes during a drain; the first pass starts
-	// with the drain. Default DefaultRetentionEvery.
+	// Every is the time between passes during a drain or a run; the first
+	// pass starts with it. Default DefaultRetentionEvery.
 	Every time.Duration
 	// Batch is how many tasks one write transaction deletes; default
 	// queue.DefaultPruneBatch. Claims wait for at most one batch.
@@ -32,6 +34,24 @@ func (r Retention) IsZero() bool {
 // Pruner is a Store that can remove old finished tasks; *queue.Store is one.
 type Pruner interface {
 	Prune(ctx context.Context, st queue.State, k queue.Keep, batch int) (queue.Pruned, error)
+}
+
+// startRetention applies Options.Retention beside a drain or a run, when
+// the store can prune and the retention removes something. The returned
+// func ends it (after the pass under way) and returns what it removed.
+func (w *Worker) startRetention(ctx context.Context) (stop func() queue.Pruned) {
+	if w.pruner == nil || w.opts.Retention.IsZero() {
+		return func() queue.Pruned { return queue.Pruned{} }
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var pruned queue.Pruned
+	wg.Go(func() { pruned = w.retain(ctx, w.pruner, done) })
+	return func() queue.Pruned {
+		close(done)
+		wg.Wait()
+		return pruned
+	}
 }
 
 // retain applies retention while a drain runs: a pass at once, then one

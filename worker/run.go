@@ -35,6 +35,9 @@ type RunOpts struct {
 	// Run sees it (tasks added through the same Store start at once).
 	// Default DefaultPoll.
 	Poll time.Duration
+	// OnFirings, if set, is called with what each firing of schedules did
+	// (metrics count the tasks). It must be quick and must not block.
+	OnFirings func([]queue.Firing)
 }
 
 // Run works until ctx is cancelled: it fires schedules at their due times,
@@ -44,6 +47,10 @@ type RunOpts struct {
 // lease expiry or schedule, the poll interval, an in-process enqueue and
 // ctx's end: there is no fixed tick. Cancelling ctx stops it the way it
 // stops Drain. The Worker's store must implement RunStore.
+//
+// Beside the loop, Run applies Options.Retention as Drain does: a pass at
+// the start, then one every Retention.Every for as long as it runs. It
+// reports no Options.Progress (a run has no end to estimate).
 func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
 	rs, ok := w.store.(RunStore)
 	if !ok {
@@ -52,17 +59,21 @@ func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
+	stopRetention := w.startRetention(ctx)
 	l := w.newLoop(DrainOpts{})
-	l.idle = &runIdle{w: w, store: rs, poll: opts.Poll}
-	return l.run(ctx)
+	l.idle = &runIdle{w: w, store: rs, poll: opts.Poll, onFirings: opts.OnFirings}
+	sum, err := l.run(ctx)
+	sum.Pruned = stopRetention().Deleted
+	return sum, err
 }
 
 // runIdle is Run's idler. Its waiter goroutine and the loop's coordinator
 // both fire schedules; mu lets one fire at a time.
 type runIdle struct {
-	w     *Worker
-	store RunStore
-	poll  time.Duration
+	w         *Worker
+	store     RunStore
+	poll      time.Duration
+	onFirings func([]queue.Firing) // may be nil
 
 	mu        sync.Mutex
 	nextCheck time.Time // beforeClaim fires schedules again from then
@@ -76,6 +87,9 @@ func (r *runIdle) fire(ctx context.Context) (bool, error) {
 	}
 	r.nextCheck = r.w.opts.Now().Add(r.poll)
 	LogFirings(r.w.log, firings)
+	if r.onFirings != nil && len(firings) > 0 {
+		r.onFirings(firings)
+	}
 	for _, f := range firings {
 		if len(f.TaskIDs) > 0 {
 			return true, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,4 +234,90 @@ func BenchmarkRunEnqueueToStart(b *testing.B) {
 		total += (<-started).Sub(t0)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/start")
+}
+
+// TestRunAppliesRetention: a run prunes at its start and again every
+// Retention.Every for as long as it runs, counts what it removed, and
+// reports no progress (that is for drains).
+func TestRunAppliesRetention(t *testing.T) {
+	e := newEnv(t)
+	insertHistory(t, e, queue.Succeeded, 5, time.Minute)
+	var progressed atomic.Int64
+	e.opts.Progress = func(worker.Progress) { progressed.Add(1) }
+	e.opts.ProgressEvery = time.Millisecond
+	e.opts.Retention = worker.Retention{Succeeded: queue.Keep{Count: 2}, Every: 5 * time.Millisecond}
+	stop := startRun(t, worker.New(e.store, e.jobs, e.opts), worker.RunOpts{Poll: time.Hour})
+	succeeded := func() int {
+		counts, err := e.store.Counts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return counts[queue.Succeeded]
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond) // polling, not waiting for time to pass
+		}
+	}
+	waitUntil("the pass at the start", func() bool { return succeeded() == 2 })
+	insertHistory(t, e, queue.Succeeded, 4, time.Minute)
+	waitUntil("a later pass", func() bool { return succeeded() == 2 })
+	sum := stop()
+	if sum.Pruned != 7 {
+		t.Errorf("summary pruned %d; want 7 (3 at the start, 4 later)", sum.Pruned)
+	}
+	if n := progressed.Load(); n != 0 {
+		t.Errorf("run reported progress %d times; want none", n)
+	}
+}
+
+// TestScheduledForReachesHandler: a Go handler reads the intended time and
+// schedule of a scheduled task from jobs.InfoFrom; other tasks have neither.
+func TestScheduledForReachesHandler(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	infos := map[int64]jobs.Info{}
+	e.jobs.Register("when", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
+		info, _ := jobs.InfoFrom(ctx)
+		mu.Lock()
+		infos[info.TaskID] = info
+		mu.Unlock()
+		return nil, nil
+	})
+	// Due 25 minutes ago, every 10 minutes, catch-up all: due times at -25m,
+	// -15m and -5m, each its own task, all run now.
+	start := e.clock.Now().Add(-25 * time.Minute)
+	sc, err := e.store.AddSchedule(ctx, queue.ScheduleParams{Name: "when", Job: "when", CatchUp: schedule.CatchUpAll,
+		Spec: schedule.Spec{Type: schedule.Minutes, Every: 10, Start: start}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The start is in the past: move the first run back to it to miss three.
+	if _, err := e.store.DB().Write.Exec("UPDATE schedules SET next_run_at = ? WHERE id = ?", start.UnixMilli(), sc.ID); err != nil {
+		t.Fatal(err)
+	}
+	firings, err := e.store.FireDue(ctx)
+	if err != nil || len(firings) != 1 || len(firings[0].TaskIDs) != 3 {
+		t.Fatalf("firings = %+v, %v; want one schedule with 3 tasks", firings, err)
+	}
+	plain := e.enqueue(t, queue.EnqueueParams{Job: "when"})
+	e.drain(t, worker.DrainOpts{})
+
+	mu.Lock()
+	defer mu.Unlock()
+	for i, id := range firings[0].TaskIDs {
+		got := infos[id]
+		if want := start.Add(time.Duration(i) * 10 * time.Minute); !got.ScheduledFor.Equal(want) || got.ScheduleID != sc.ID {
+			t.Errorf("task %d: handler saw scheduled for %v by schedule %d; want %v by %d", id, got.ScheduledFor, got.ScheduleID, want, sc.ID)
+		}
+	}
+	if got, ok := infos[plain]; !ok || !got.ScheduledFor.IsZero() || got.ScheduleID != 0 {
+		t.Errorf("plain task: info %+v (ran %v); want no schedule", got, ok)
+	}
 }

@@ -54,11 +54,12 @@ type Options struct {
 	Now        func() time.Time // clock for leases and retry times; default time.Now
 	Logger     *slog.Logger
 
-	// Retention removes old finished tasks while a drain runs, when the
-	// Store is a Pruner. The zero value removes nothing.
+	// Retention removes old finished tasks while a drain or a run goes on,
+	// when the Store is a Pruner. The zero value removes nothing.
 	Retention Retention
 	// Progress receives a report every ProgressEvery during a drain (a live
-	// line on a terminal); nil logs the report at info level instead.
+	// line on a terminal); nil logs the report at info level instead. Run
+	// reports no progress: it has no end to estimate (metrics count its work).
 	Progress      func(Progress)
 	ProgressEvery time.Duration // default DefaultProgressEvery
 
@@ -208,19 +209,16 @@ type DrainOpts struct {
 // reports Options.Progress.
 func (w *Worker) Drain(ctx context.Context, opts DrainOpts) (Summary, error) {
 	w.counter.reset()
+	stopRetention := w.startRetention(ctx)
 	done := make(chan struct{})
 	var bg sync.WaitGroup
-	var pruned queue.Pruned
-	if w.pruner != nil && !w.opts.Retention.IsZero() {
-		bg.Go(func() { pruned = w.retain(ctx, w.pruner, done) })
-	}
 	bg.Go(func() { w.report(ctx, w.opts.Now(), opts.MaxTasks, done) })
 
 	l := w.newLoop(opts)
 	sum, err := l.run(ctx)
 	close(done)
 	bg.Wait()
-	sum.Pruned = pruned.Deleted
+	sum.Pruned = stopRetention().Deleted
 	return sum, err
 }
 
