@@ -71,6 +71,9 @@ type ExchangeResult struct {
 // attempt counted, and ends failed when it has no attempts left.
 func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, p ClaimParams) (ExchangeResult, error) {
 	var res ExchangeResult
+	if err := s.prepareHot(ctx); err != nil {
+		return res, err
+	}
 	tx, err := s.db.Write.BeginTx(ctx, nil) // BEGIN IMMEDIATE
 	if err != nil {
 		return res, wrap("begin exchange", err)
@@ -78,15 +81,15 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, p ClaimParams)
 	defer tx.Rollback()
 	now := s.now()
 	if len(outcomes) > 0 {
-		if res.Stale, err = writeOutcomes(ctx, tx, p.Worker, outcomes, now); err != nil {
+		if res.Stale, err = s.writeOutcomes(ctx, tx, p.Worker, outcomes, now); err != nil {
 			return res, err
 		}
 	}
 	if p.Limit > 0 {
-		if res.Recovered, err = recoverLeases(ctx, tx, now, p.DefaultMaxAttempts); err != nil {
+		if res.Recovered, err = s.recoverLeases(ctx, tx, now, p.DefaultMaxAttempts); err != nil {
 			return res, err
 		}
-		if res.Claimed, err = claim(ctx, tx, now, p); err != nil {
+		if res.Claimed, err = s.claim(ctx, tx, now, p); err != nil {
 			return res, err
 		}
 	}
@@ -112,12 +115,8 @@ UPDATE tasks SET
 WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12`
 
 // writeOutcomes applies outcomes; those whose task left this worker's lease are returned as stale.
-func writeOutcomes(ctx context.Context, tx *sql.Tx, worker string, outcomes []Outcome, now time.Time) ([]Outcome, error) {
-	stmt, err := tx.PrepareContext(ctx, outcomeSQL)
-	if err != nil {
-		return nil, wrap("prepare outcome", err)
-	}
-	defer stmt.Close()
+func (s *Store) writeOutcomes(ctx context.Context, tx *sql.Tx, worker string, outcomes []Outcome, now time.Time) ([]Outcome, error) {
+	stmt := s.stmt(ctx, tx, outcomeSQL)
 	var stale []Outcome
 	for _, o := range outcomes {
 		var (
@@ -184,8 +183,8 @@ UPDATE tasks SET
                       'duration_ms', ?1 - started_at, 'error', ?3))
 WHERE state = 'running' AND lease_until <= ?1`
 
-func recoverLeases(ctx context.Context, tx *sql.Tx, now time.Time, defaultMax int) (int, error) {
-	r, err := tx.ExecContext(ctx, recoverSQL, now.UnixMilli(), max(defaultMax, 1), LeaseExpiredError)
+func (s *Store) recoverLeases(ctx context.Context, tx *sql.Tx, now time.Time, defaultMax int) (int, error) {
+	r, err := s.stmt(ctx, tx, recoverSQL).ExecContext(ctx, now.UnixMilli(), max(defaultMax, 1), LeaseExpiredError)
 	if err != nil {
 		return 0, wrap("recover expired leases", err)
 	}
@@ -216,7 +215,7 @@ var (
 	claimQueuesSQL = fmt.Sprintf(claimSQL, "AND queue IN (SELECT value FROM json_each(?7))")
 )
 
-func claim(ctx context.Context, tx *sql.Tx, now time.Time, p ClaimParams) ([]Task, error) {
+func (s *Store) claim(ctx context.Context, tx *sql.Tx, now time.Time, p ClaimParams) ([]Task, error) {
 	args := []any{p.Worker, now.UnixMilli(), p.DefaultTimeout.Milliseconds(), p.LeaseMargin.Milliseconds(),
 		p.Limit, max(p.DefaultMaxAttempts, 1)}
 	q := claimAllSQL
@@ -225,7 +224,7 @@ func claim(ctx context.Context, tx *sql.Tx, now time.Time, p ClaimParams) ([]Tas
 		args = append(args, string(qs))
 		q = claimQueuesSQL
 	}
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := s.stmt(ctx, tx, q).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, wrap("claim tasks", err)
 	}
