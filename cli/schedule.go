@@ -184,15 +184,28 @@ func scheduleList(ctx context.Context, m *Main, args []string) error {
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tJOB\tWHEN\tNEXT RUN (ZONE)\tNEXT RUN (UTC)\tSTATE\tSOURCE")
+	var broken []queue.Schedule
 	for _, sc := range list {
 		local, utc := "-", "-"
 		if !sc.NextRun.IsZero() {
 			local = sc.NextRun.Format("2006-01-02 15:04:05 MST")
 			utc = sc.NextRun.UTC().Format("2006-01-02 15:04:05Z")
 		}
+		if sc.Err != nil {
+			broken = append(broken, sc)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sc.Name, sc.Job, whenText(sc.Spec), local, utc, stateText(sc), sc.Source)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(broken) > 0 {
+		fmt.Fprintln(m.Stdout, "\nSchedules this system cannot compute (they are paused when due; fix the zone, or remove and add them again):")
+		for _, sc := range broken {
+			fmt.Fprintf(m.Stdout, "  %v\n", sc.Err)
+		}
+	}
+	return nil
 }
 
 const scheduleShowUsage = `
@@ -225,6 +238,9 @@ func scheduleShow(ctx context.Context, m *Main, args []string) error {
 		row("start", "%s", sc.Spec.Start.Format(time.RFC3339))
 	}
 	row("state", "%s", stateText(sc))
+	if sc.Err != nil {
+		row("error", "%v (times below are in UTC)", sc.Err)
+	}
 	row("next run", "%s", nextText(sc))
 	if sc.LastRun.IsZero() {
 		row("last run", "never")
@@ -360,6 +376,8 @@ func whenText(s schedule.Spec) string {
 
 func stateText(sc queue.Schedule) string {
 	switch {
+	case sc.Err != nil:
+		return "error"
 	case sc.NextRun.IsZero():
 		return "done"
 	case !sc.Enabled:

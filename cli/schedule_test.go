@@ -107,3 +107,38 @@ func TestDeclaredSchedulesThroughDrain(t *testing.T) {
 		t.Errorf("err = %v; want a name clash with the CLI schedule", err)
 	}
 }
+
+// TestScheduleWithUnknownZone: one stored schedule whose zone this system
+// cannot load is flagged, not fatal: list, show, status and drain go on.
+func TestScheduleWithUnknownZone(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "q.db")
+	for _, name := range []string{"bad", "good"} {
+		if out, err := sluiceIn(t, db, nil, "schedule", "add", "-start", "2030-01-01T09:00:00Z", name, "echo_test", "daily"); err != nil {
+			t.Fatalf("add %s: %v\n%s", name, err, out)
+		}
+	}
+	store := storeAt(t, db, &clock{t: t0})
+	if _, err := store.DB().Write.Exec(`UPDATE schedules SET zone = 'Mars/Olympus' WHERE name = 'bad'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"schedule", "list"}, []string{"good", "enabled", "error", `schedule "bad": unknown time zone "Mars/Olympus"`}},
+		{[]string{"schedule", "show", "bad"}, []string{"error:", "Mars/Olympus", "next due times:"}},
+		{[]string{"status"}, []string{"Next schedule runs:", "good", "warning: left out", `"bad"`}},
+		{[]string{"status", "-json"}, []string{`"schedule": "good"`, "warning: left out"}},
+	} {
+		out, err := sluiceIn(t, db, nil, s.args...)
+		if err != nil {
+			t.Errorf("%q: %v\n%s", s.args, err, out)
+			continue
+		}
+		for _, w := range s.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%q: output\n%s\nwant %q", s.args, out, w)
+			}
+		}
+	}
+}

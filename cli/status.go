@@ -41,14 +41,19 @@ type scheduleRun struct {
 }
 
 // nextScheduleRuns returns the next runs of the enabled schedules, soonest
-// first, at most maxScheduleRuns, and how many more are left out.
-func nextScheduleRuns(ctx context.Context, store *queue.Store) ([]scheduleRun, int, error) {
+// first, at most maxScheduleRuns, and how many more are left out. Schedules
+// this system cannot compute are left out with a warning on warn.
+func nextScheduleRuns(ctx context.Context, store *queue.Store, warn io.Writer) ([]scheduleRun, int, error) {
 	list, err := store.ListSchedules(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	var runs []scheduleRun
 	for _, sc := range list {
+		if sc.Err != nil {
+			fmt.Fprintf(warn, "sluice: warning: left out of the next schedule runs: %v\n", sc.Err)
+			continue
+		}
 		if !sc.Enabled || sc.NextRun.IsZero() {
 			continue // paused or done
 		}
@@ -113,7 +118,7 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	runs, more, err := nextScheduleRuns(ctx, store)
+	runs, more, err := nextScheduleRuns(ctx, store, m.Stderr)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -82,9 +81,8 @@ const nextScheduleSQL = `SELECT min(next_run_at) FROM schedules WHERE enabled = 
 // dueRow is a due schedule as read inside the firing transaction.
 type dueRow struct {
 	Schedule
-	name    string
-	nextMS  int64
-	loadErr error
+	name   string
+	nextMS int64
 }
 
 func dueSchedules(ctx context.Context, tx *sql.Tx, now time.Time) ([]dueRow, error) {
@@ -97,10 +95,10 @@ WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next
 	var due []dueRow
 	for rows.Next() {
 		sc, err := scanSchedule(rows)
-		if err != nil && !errors.Is(err, errZone) {
+		if err != nil {
 			return nil, err
 		}
-		due = append(due, dueRow{Schedule: sc, name: sc.Name, nextMS: sc.NextRun.UnixMilli(), loadErr: err})
+		due = append(due, dueRow{Schedule: sc, name: sc.Name, nextMS: sc.NextRun.UnixMilli()})
 	}
 	return due, rows.Err()
 }
@@ -109,13 +107,17 @@ WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next
 // moved the schedule first.
 func fire(ctx context.Context, tx *sql.Tx, d dueRow, now time.Time) (*Firing, error) {
 	f := &Firing{Schedule: d.name}
-	if d.loadErr != nil {
+	if d.Err != nil {
 		// Paused, not deleted: the operator sees it and can fix the zone.
-		if _, err := tx.ExecContext(ctx, "UPDATE schedules SET enabled = 0, updated_at = ? WHERE id = ? AND next_run_at = ?",
-			now.UnixMilli(), d.ID, d.nextMS); err != nil {
+		res, err := tx.ExecContext(ctx, "UPDATE schedules SET enabled = 0, updated_at = ? WHERE id = ? AND enabled = 1 AND next_run_at = ?",
+			now.UnixMilli(), d.ID, d.nextMS)
+		if err != nil {
 			return nil, err
 		}
-		f.Err = d.loadErr
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil, nil // another firer paused it first
+		}
+		f.Err = d.Err
 		return f, nil
 	}
 	times, after := d.Spec.Due(fromMS(d.nextMS), now, d.CatchUp, schedule.DueOpts{})

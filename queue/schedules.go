@@ -20,8 +20,9 @@ var (
 	ErrInvalidSchedule  = errors.New("invalid schedule")
 )
 
-// errZone marks a stored zone this system cannot load.
-var errZone = errors.New("unknown time zone")
+// ErrUnknownZone marks a stored zone this system cannot load (its time zone
+// database lacks it); see Schedule.Err.
+var ErrUnknownZone = errors.New("unknown time zone")
 
 // Source says who manages a schedule.
 type Source string
@@ -147,14 +148,21 @@ type Schedule struct {
 	Definition  string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Err is set when this system cannot compute the stored schedule: its
+	// zone (or a cron line's CRON_TZ zone) is missing from the time zone
+	// database, say. Spec.Location is then UTC and the times are shown in
+	// UTC; FireDue pauses such a schedule instead of firing it, and
+	// ResumeSchedule refuses it.
+	Err error
 }
 
 const scheduleColumns = `id, name, job, payload, queue, priority, coalesce(max_attempts, 0), coalesce(timeout_ms, 0),
     type, every, cron, zone, start_at, repeats, coalesce(next_run_at, 0), coalesce(last_run_at, 0),
     coalesce(last_task_id, 0), enabled, catch_up, no_overlap, source, coalesce(definition, ''), created_at, updated_at`
 
-// scanSchedule reads a row of scheduleColumns. A zone this system cannot
-// load is reported with the schedule, not silently replaced.
+// scanSchedule reads a row of scheduleColumns. A schedule this system cannot
+// compute (a zone it cannot load) comes back with its Err set, so one bad row
+// does not hide the others; the returned error is only for the read itself.
 func scanSchedule(row scanner) (Schedule, error) {
 	var (
 		s                                   Schedule
@@ -176,7 +184,8 @@ func scanSchedule(row scanner) (Schedule, error) {
 	s.CreatedAt, s.UpdatedAt = fromMS(created), fromMS(updated)
 	loc, err := time.LoadLocation(zone)
 	if err != nil {
-		return s, fmt.Errorf("schedule %q: %w %q: %v", s.Name, errZone, zone, err)
+		s.Err = fmt.Errorf("schedule %q: %w %q: %v", s.Name, ErrUnknownZone, zone, err)
+		loc = time.UTC
 	}
 	s.Spec.Location = loc
 	if start != 0 {
@@ -187,6 +196,11 @@ func scanSchedule(row scanner) (Schedule, error) {
 	}
 	if !s.LastRun.IsZero() {
 		s.LastRun = s.LastRun.In(loc)
+	}
+	if s.Err == nil {
+		if err := s.Spec.Validate(); err != nil { // a CRON_TZ zone this system lacks
+			s.Err = fmt.Errorf("schedule %q: %w", s.Name, err)
+		}
 	}
 	return s, nil
 }
@@ -262,7 +276,8 @@ func (s *Store) GetSchedule(ctx context.Context, name string) (Schedule, error) 
 	return sc, wrap(fmt.Sprintf("get schedule %q", name), err)
 }
 
-// ListSchedules returns every schedule, by name.
+// ListSchedules returns every schedule, by name. A schedule this system
+// cannot compute is listed with its Err set.
 func (s *Store) ListSchedules(ctx context.Context) ([]Schedule, error) {
 	var out []Schedule
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
@@ -320,6 +335,9 @@ func (s *Store) ResumeSchedule(ctx context.Context, name string) (Schedule, erro
 	sc, err := scanSchedule(tx.QueryRowContext(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrScheduleNotFound
+	}
+	if err == nil {
+		err = sc.Err
 	}
 	if err != nil {
 		return Schedule{}, fmt.Errorf("resume schedule %q: %w", name, err)

@@ -402,3 +402,70 @@ func TestNextWakeupAndEnqueued(t *testing.T) {
 		t.Fatal("Enqueued not closed by FireDue")
 	}
 }
+
+// TestUnknownZone: a stored zone this system cannot load (a copied database,
+// an older tzdata) marks that one schedule; the others list, sync and fire.
+func TestUnknownZone(t *testing.T) {
+	clk := &clock{t: noon}
+	s := mustStore(t, clk)
+	ctx := context.Background()
+	mustAddSchedule(t, s, every10("bad"))
+	mustAddSchedule(t, s, every10("good"))
+	env := every10("declared")
+	env.Definition = "v1"
+	if _, err := s.SyncSchedules(ctx, []queue.ScheduleParams{env}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE schedules SET zone = 'Mars/Olympus' WHERE name = 'bad'`,
+		`UPDATE schedules SET cron = 'CRON_TZ=Mars/Olympus 0 9 * * *', type = 'cron', every = 0 WHERE name = 'declared'`,
+	} {
+		if _, err := s.DB().Write.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	list, err := s.ListSchedules(ctx)
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if len(list) != 3 {
+		t.Fatalf("listed %d schedules; want 3", len(list))
+	}
+	for _, sc := range list {
+		if bad := sc.Name != "good"; (sc.Err != nil) != bad {
+			t.Errorf("%s: Err = %v; want an error: %t", sc.Name, sc.Err, bad)
+		}
+	}
+	if !errors.Is(list[0].Err, queue.ErrUnknownZone) || list[0].Spec.Location != time.UTC {
+		t.Errorf("bad: Err = %v, location %v; want ErrUnknownZone and UTC", list[0].Err, list[0].Spec.Location)
+	}
+	if sc, err := s.GetSchedule(ctx, "bad"); err != nil || sc.Err == nil {
+		t.Errorf("get bad = %v, %v; want the schedule with its Err", sc.Err, err)
+	}
+
+	// The declaration still syncs: unchanged is left alone.
+	if _, err := s.SyncSchedules(ctx, []queue.ScheduleParams{env}); err != nil {
+		t.Errorf("sync with an unloadable schedule stored: %v", err)
+	}
+
+	fired := mustFire(t, s)
+	byName := map[string]queue.Firing{}
+	for _, f := range fired {
+		byName[f.Schedule] = f
+	}
+	if f := byName["good"]; len(f.TaskIDs) != 1 || f.Err != nil {
+		t.Errorf("good fired %+v; want one task", f)
+	}
+	for _, name := range []string{"bad", "declared"} {
+		if f := byName[name]; f.Err == nil || len(f.TaskIDs) != 0 {
+			t.Errorf("%s fired %+v; want an error and no task", name, f)
+		}
+		if sc, _ := s.GetSchedule(ctx, name); sc.Enabled {
+			t.Errorf("%s still enabled after its firing failed", name)
+		}
+	}
+	if _, err := s.ResumeSchedule(ctx, "bad"); !errors.Is(err, queue.ErrUnknownZone) {
+		t.Errorf("resume bad err = %v; want ErrUnknownZone", err)
+	}
+}
