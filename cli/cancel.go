@@ -37,11 +37,7 @@ func runCancel(ctx context.Context, m *Main, args []string) error {
 		}
 		ids[i] = id
 	}
-	e, err := m.env()
-	if err != nil {
-		return err
-	}
-	store, err := e.openStore(ctx)
+	_, store, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}

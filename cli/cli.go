@@ -250,6 +250,21 @@ func (m *Main) registry(cfg config.Config) (*jobs.Registry, error) {
 	return reg, nil
 }
 
+// openStore reads the environment and opens the queue: what every command
+// that looks at or changes the queue starts with. The caller closes the store.
+func (m *Main) openStore(ctx context.Context) (*env, *queue.Store, error) {
+	e, err := m.env()
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, store, nil
+}
+
+// openStore opens the queue file SLUICE_DB names, with e's clock.
 func (e *env) openStore(ctx context.Context) (*queue.Store, error) {
 	db, err := sqlitewal.Open(ctx, e.cfg.DB, sqlitewal.Options{Migrations: queue.Migrations})
 	if err != nil {

@@ -50,11 +50,7 @@ func runGroups(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 1 {
 		return usagef("groups: want at most one GROUP, got %q", fs.Args())
 	}
-	e, err := m.env()
-	if err != nil {
-		return err
-	}
-	store, err := e.openStore(ctx)
+	_, store, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}

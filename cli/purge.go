@@ -60,11 +60,7 @@ func runPurge(ctx context.Context, m *Main, args []string) error {
 	} else {
 		k.Count = *keep
 	}
-	e, err := m.env()
-	if err != nil {
-		return err
-	}
-	store, err := e.openStore(ctx)
+	_, store, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -52,11 +52,7 @@ func runRetry(ctx context.Context, m *Main, args []string) error {
 		}
 		ids = append(ids, id)
 	}
-	e, err := m.env()
-	if err != nil {
-		return err
-	}
-	store, err := e.openStore(ctx)
+	_, store, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}

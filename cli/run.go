@@ -52,11 +52,7 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("run takes no arguments, got %q", fs.Args())
 	}
-	e, err := m.env()
-	if err != nil {
-		return err
-	}
-	store, err := e.openStore(ctx)
+	e, store, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}

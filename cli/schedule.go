@@ -356,12 +356,11 @@ func scheduleStore(ctx context.Context, m *Main, name, usage string, args []stri
 		}
 		return nil, "", usagef("%s: want one NAME, got %q", name, fs.Args())
 	}
-	e, err := m.env()
+	_, store, err := m.openStore(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	store, err := e.openStore(ctx)
-	return store, fs.Arg(0), err
+	return store, fs.Arg(0), nil
 }
 
 func whenText(s schedule.Spec) string {

@@ -40,11 +40,7 @@ func runShow(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return usagef("show: %v", err)
 	}
-	e, err := m.env()
-	if err != nil {
-		return err
-	}
-	store, err := e.openStore(ctx)
+	e, store, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}

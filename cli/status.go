@@ -105,11 +105,7 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("status takes no arguments, got %q", fs.Args())
 	}
-	e, err := m.env()
-	if err != nil {
-		return err
-	}
-	store, err := e.openStore(ctx)
+	_, store, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}
