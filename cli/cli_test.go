@@ -146,3 +146,27 @@ func TestHelp(t *testing.T) {
 		t.Errorf("no command: code %d; want 2", r.code)
 	}
 }
+
+// TestReadmeListsEveryCommand keeps the README's Commands table in step
+// with 'sluice help'.
+func TestReadmeListsEveryCommand(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(readme), "\n## Commands\n")
+	table, _, _ = strings.Cut(table, "\n## ")
+	help := run(t, "x.db", nil, "", "help").stdout
+	_, list, _ := strings.Cut(help, "Commands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	names := strings.Split(list, "\n")
+	if len(names) < 10 {
+		t.Fatalf("help lists %d commands:\n%s", len(names), help)
+	}
+	for _, line := range names {
+		name := strings.Fields(line)[0]
+		if !strings.Contains(table, "`sluice "+name) {
+			t.Errorf("README's Commands table does not list %q", name)
+		}
+	}
+}

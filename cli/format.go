@@ -124,7 +124,7 @@ func rawOrString(b []byte) any {
 	return string(b)
 }
 
-// taskJSON is a task as --json prints it. Times are RFC 3339 in UTC and
+// taskJSON is a task as -json prints it. Times are RFC 3339 in UTC and
 // omitted when unset; durations are milliseconds.
 type taskJSON struct {
 	ID          int64         `json:"id"`
@@ -185,7 +185,7 @@ func toJSON(t queue.Task, defaultMax int) taskJSON {
 	return v
 }
 
-// countsJSON writes per-state counts in life order for --json.
+// countsJSON writes per-state counts in life order for -json.
 func countsJSON(c map[queue.State]int) map[string]int {
 	m := make(map[string]int, len(c))
 	for _, st := range queue.States {

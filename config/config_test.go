@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,30 @@ func TestScheduleSettings(t *testing.T) {
 	if !errors.As(err, &cerr) || len(cerr.Problems) != 2 ||
 		!strings.Contains(cerr.Problems[0], "SLUICE_POLL") || !strings.Contains(cerr.Problems[1], `SLUICE_TZ="Mars/Base"`) {
 		t.Errorf("err = %v; want problems with SLUICE_POLL and SLUICE_TZ", err)
+	}
+}
+
+// TestReadmeDocumentsEveryVariable keeps the README's configuration table in
+// step with Config: every variable, with its default where it has one.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for line := range strings.SplitSeq(string(readme), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) > 3 && strings.HasPrefix(strings.TrimSpace(cells[1]), "`SLUICE_") {
+			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(cells[2])
+		}
+	}
+	for _, v := range config.Vars() {
+		def, ok := rows[v.Name]
+		switch {
+		case !ok:
+			t.Errorf("README's configuration table has no row for %s", v.Name)
+		case v.Default != "" && strings.TrimSuffix(v.Default, "s") != "0" && def != "`"+v.Default+"`":
+			t.Errorf("README: %s defaults to %s; config says %q", v.Name, def, v.Default)
+		}
 	}
 }
