@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sluicehq/sluice/worker"
 )
 
 // shutdownTimeout bounds how long Serve waits for open requests at the end.
@@ -47,7 +48,7 @@ func (m *Metrics) Handler(health func(context.Context) error, log *slog.Logger) 
 // errorLog adapts slog to promhttp's logger.
 type errorLog struct{ log *slog.Logger }
 
-func (l errorLog) Println(v ...any) { l.log.Warn("gather metrics", "err", fmt.Sprint(v...)) }
+func (l errorLog) Println(v ...any) { l.log.Warn("gather metrics", worker.KeyErr, fmt.Sprint(v...)) }
 
 // Serve listens on addr (host:port; ":9090" for every interface) and serves
 // h until ctx ends, then shuts down, letting open requests finish briefly.
