@@ -153,17 +153,24 @@ func zeroCounts() map[State]int {
 	return m
 }
 
-// CountDue returns how many queued tasks are due now in the given queues
-// (all queues when empty). Progress reports use it as "remaining".
-func (s *Store) CountDue(ctx context.Context, queues []string) (int, error) {
-	q := "SELECT count(*) FROM tasks WHERE state = 'queued' AND run_at <= ?"
+// CountRemaining returns how many tasks a drain by worker still has before
+// it: queued tasks due now in the given queues (all queues when empty), plus
+// the tasks worker holds (claimed, not yet written back), read in one
+// snapshot so a claim moving tasks from one to the other is never half seen.
+// Progress reports use it as "remaining".
+func (s *Store) CountRemaining(ctx context.Context, queues []string, worker string) (int, error) {
+	q := "SELECT count(*) FROM tasks WHERE (state = 'queued' AND run_at <= ?%s) OR (state = 'running' AND worker = ?)"
 	args := []any{s.now().UnixMilli()}
+	filter := ""
 	if len(queues) > 0 {
 		b, _ := json.Marshal(queues)
-		q += " AND queue IN (SELECT value FROM json_each(?))"
+		filter = " AND queue IN (SELECT value FROM json_each(?))"
 		args = append(args, string(b))
 	}
+	args = append(args, worker)
 	var n int
-	err := s.readTx(ctx, func(tx *sql.Tx) error { return tx.QueryRowContext(ctx, q, args...).Scan(&n) })
-	return n, wrap("count due tasks", err)
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, fmt.Sprintf(q, filter), args...).Scan(&n)
+	})
+	return n, wrap("count remaining tasks", err)
 }

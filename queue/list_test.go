@@ -84,7 +84,7 @@ func TestListGroupsAndStatus(t *testing.T) {
 	if st.DonePerMinute[48] != 3 {
 		t.Errorf("done per minute %v; want 3 at index 48", st.DonePerMinute)
 	}
-	if n, err := s.CountDue(ctx, nil); err != nil || n != 1 {
-		t.Errorf("CountDue = %d, %v; want 1", n, err)
+	if n, err := s.CountRemaining(ctx, nil, "nobody"); err != nil || n != 1 {
+		t.Errorf("CountRemaining = %d, %v; want 1", n, err)
 	}
 }

@@ -17,29 +17,28 @@ type Progress struct {
 	Succeeded int
 	Failed    int // attempts that ended their task failed
 	Retried   int
-	// Remaining is due queued tasks plus claimed ones not yet done;
-	// -1 when the store cannot count them.
+	// Remaining is due queued tasks plus the ones this worker has claimed
+	// and not yet written back; -1 when the store cannot count them.
 	Remaining int
 	Elapsed   time.Duration
 	Rate      float64       // Done per second since the drain started
 	ETA       time.Duration // Remaining at Rate; 0 when unknown
 }
 
-// DueCounter is a Store that can count due tasks, for Progress.Remaining;
-// *queue.Store is one.
+// DueCounter is a Store that can count the tasks a drain has left, for
+// Progress.Remaining; *queue.Store is one.
 type DueCounter interface {
-	CountDue(ctx context.Context, queues []string) (int, error)
+	CountRemaining(ctx context.Context, queues []string, worker string) (int, error)
 }
 
 // counter counts what the drain loop's exchanges did, for progress reports
 // read beside the loop: the loop only adds to it, under a short lock.
 type counter struct {
-	mu      sync.Mutex
-	sum     Summary
-	claimed int
+	mu  sync.Mutex
+	sum Summary
 }
 
-// record counts one exchange: the outcomes written and the tasks claimed.
+// record counts one exchange's outcomes.
 func (c *counter) record(outcomes []queue.Outcome, res queue.ExchangeResult) {
 	stale := make(map[int64]bool, len(res.Stale))
 	for _, o := range res.Stale {
@@ -47,7 +46,6 @@ func (c *counter) record(outcomes []queue.Outcome, res queue.ExchangeResult) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.claimed += len(res.Claimed)
 	for _, o := range outcomes {
 		if !stale[o.ID] {
 			c.sum.count(o)
@@ -59,29 +57,28 @@ func (c *counter) record(outcomes []queue.Outcome, res queue.ExchangeResult) {
 // reset starts counting a new drain.
 func (c *counter) reset() {
 	c.mu.Lock()
-	c.sum, c.claimed = Summary{}, 0
+	c.sum = Summary{}
 	c.mu.Unlock()
 }
 
-// snapshot returns the counts and the claimed tasks with no outcome yet.
-func (c *counter) snapshot() (Summary, int) {
+// snapshot returns the counts so far.
+func (c *counter) snapshot() Summary {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	inflight := c.claimed - c.sum.Ran - c.sum.Released - c.sum.Cancelled - c.sum.Stale
-	return c.sum, max(inflight, 0)
+	return c.sum
 }
 
 // progress builds a Progress report elapsed into the drain.
 func (w *Worker) progress(ctx context.Context, elapsed time.Duration, maxTasks int) Progress {
-	sum, inflight := w.counter.snapshot()
+	sum := w.counter.snapshot()
 	p := Progress{Done: sum.Ran, Succeeded: sum.Succeeded, Failed: sum.Failed, Retried: sum.Retried,
 		Remaining: -1, Elapsed: elapsed}
 	if elapsed > 0 {
 		p.Rate = float64(p.Done) / elapsed.Seconds()
 	}
 	if w.due != nil {
-		if n, err := w.due.CountDue(ctx, w.opts.Queues); err == nil {
-			p.Remaining = n + inflight
+		if n, err := w.due.CountRemaining(ctx, w.opts.Queues, w.opts.ID); err == nil {
+			p.Remaining = n
 			if maxTasks > 0 {
 				p.Remaining = min(p.Remaining, max(maxTasks-sum.Ran-sum.Released, 0))
 			}
