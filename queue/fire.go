@@ -214,19 +214,33 @@ func insertScheduled(ctx context.Context, tx *sql.Tx, sc Schedule, at, now time.
 	return res.LastInsertId()
 }
 
+// nextWakeupSQL finds the earliest queued run_at without reading the whole
+// backlog: tasks_due is ordered by priority first, so it walks the distinct
+// priorities of queued tasks (one index seek each, a recursive CTE being
+// SQLite's skip scan) and takes the first run_at within each.
+const nextWakeupSQL = `
+WITH RECURSIVE p(pr) AS (
+    SELECT max(priority) FROM tasks INDEXED BY tasks_due WHERE state = 'queued'
+    UNION ALL
+    SELECT (SELECT max(priority) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority < p.pr)
+    FROM p WHERE p.pr IS NOT NULL
+)
+SELECT min(v) FROM (
+    SELECT (SELECT min(run_at) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority = p.pr %s) AS v
+    FROM p WHERE p.pr IS NOT NULL
+    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
+    UNION ALL ` + nextScheduleSQL + `)`
+
 // NextWakeup returns the earliest time at which a run loop serving queues
 // (empty: all) has something to do: a queued task becomes due, a running
 // task's lease expires, or an enabled schedule comes due. It returns the zero
 // time when none of these is pending.
 func (s *Store) NextWakeup(ctx context.Context, queues []string) (time.Time, error) {
-	q := `SELECT min(v) FROM (
-    SELECT min(run_at) AS v FROM tasks WHERE state = 'queued' %s
-    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
-    UNION ALL ` + nextScheduleSQL + `)`
+	q := nextWakeupSQL
 	var args []any
 	if len(queues) > 0 {
 		qs, _ := json.Marshal(queues)
-		q = fmt.Sprintf(q, "AND queue IN (SELECT value FROM json_each(?))")
+		q = fmt.Sprintf(q, "AND queue IN (SELECT value FROM json_each(?1))")
 		args = append(args, string(qs))
 	} else {
 		q = fmt.Sprintf(q, "")

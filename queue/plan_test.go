@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,6 +38,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"claim by queue", claimQueuesSQL, []any{"w", 1, 1, 1, 10, 1, `["a"]`}, "INDEX tasks_due"},
 		{"recover", recoverSQL, []any{1, 1, "x"}, "USING INDEX tasks_state (state=?)"},
 		{"next schedule", nextScheduleSQL, nil, "schedules_due"},
+		{"next wakeup", fmt.Sprintf(nextWakeupSQL, ""), nil, "COVERING INDEX tasks_due (priority<?)"},
 		{"queue stats", statsSQL, []any{1}, "USING INDEX tasks_state (state=?)"},
 	}
 	for _, tt := range tests {

@@ -469,3 +469,29 @@ func TestUnknownZone(t *testing.T) {
 		t.Errorf("resume bad err = %v; want ErrUnknownZone", err)
 	}
 }
+
+// TestNextWakeupAcrossPriorities: the earliest queued task may have any
+// priority; the skip scan over priorities must find it.
+func TestNextWakeupAcrossPriorities(t *testing.T) {
+	s := mustStore(t, &clock{t: noon})
+	ctx := context.Background()
+	for i, p := range []struct {
+		priority int
+		in       time.Duration
+		queue    string
+	}{{9, 5 * time.Hour, "a"}, {5, 3 * time.Hour, "a"}, {0, 2 * time.Hour, "b"}, {0, 4 * time.Hour, "a"}, {2, 6 * time.Hour, "a"}} {
+		mustEnqueue(t, s, queue.EnqueueParams{Job: fmt.Sprint("x", i), Priority: p.priority, RunAt: noon.Add(p.in), Queue: p.queue})
+	}
+	for _, tt := range []struct {
+		queues []string
+		want   time.Duration
+	}{{nil, 2 * time.Hour}, {[]string{"a"}, 3 * time.Hour}, {[]string{"b"}, 2 * time.Hour}, {[]string{"c"}, 0}} {
+		w, err := s.NextWakeup(ctx, tt.queues)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := noon.Add(tt.want); tt.want == 0 && !w.IsZero() || tt.want != 0 && !w.Equal(want) {
+			t.Errorf("NextWakeup(%v) = %v; want noon + %s", tt.queues, w, tt.want)
+		}
+	}
+}
