@@ -113,22 +113,7 @@ type RetryResult struct {
 // workers keep claiming in between.
 func (s *Store) RetryFailed(ctx context.Context, job string) (RetryResult, error) {
 	var res RetryResult
-	var ids []int64
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, "SELECT id FROM tasks WHERE state = 'failed' AND (?1 = '' OR job = ?1) ORDER BY id", job)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
-	})
+	ids, err := s.readIDs(ctx, "SELECT id FROM tasks WHERE state = 'failed' AND (?1 = '' OR job = ?1) ORDER BY id", job)
 	if err != nil {
 		return res, wrap("retry failed tasks", err)
 	}

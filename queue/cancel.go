@@ -59,22 +59,7 @@ func (s *Store) CancelledAmong(ctx context.Context, ids []int64) ([]int64, error
 		return nil, nil
 	}
 	list, _ := json.Marshal(ids)
-	var out []int64
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx,
-			`SELECT id FROM tasks WHERE id IN (SELECT value FROM json_each(?)) AND state = 'cancelled'`, string(list))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			out = append(out, id)
-		}
-		return rows.Err()
-	})
+	out, err := s.readIDs(ctx,
+		`SELECT id FROM tasks WHERE id IN (SELECT value FROM json_each(?)) AND state = 'cancelled'`, string(list))
 	return out, wrap("find cancelled tasks", err)
 }

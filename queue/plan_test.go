@@ -14,26 +14,8 @@ import (
 // lease-recovery statements walk indexes and never sort or scan
 // the whole table, so their cost does not grow with the finished history.
 func TestHotQueriesUseIndexes(t *testing.T) {
-	db, err := sqlitewal.Open(context.Background(), filepath.Join(t.TempDir(), "q.db"), sqlitewal.Options{Migrations: Migrations})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	// Finished history, so the planner has a reason to prefer a wrong index.
-	if _, err := db.Write.Exec(`INSERT INTO tasks (job, state, finished_at)
-		SELECT 'x', 'succeeded', value FROM generate_series(1, 2000)`); err != nil {
-		// generate_series may be missing; a recursive CTE does the same.
-		if _, err := db.Write.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000)
-			INSERT INTO tasks (job, state, finished_at) SELECT 'x', 'succeeded', i FROM n`); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Write.Exec("ANALYZE")
-	tests := []struct {
-		name, sql string
-		args      []any
-		want      string
-	}{
+	db := historyDB(t)
+	tests := []planCase{
 		{"claim", claimAllSQL, []any{"w", 1, 1, 1, 10, 1}, "INDEX tasks_due"},
 		{"claim by queue", claimQueuesSQL, []any{"w", 1, 1, 1, 10, 1, `["a"]`}, "INDEX tasks_due"},
 		{"recover", recoverSQL, []any{1, 1, "x"}, "USING INDEX tasks_state (state=?)"},
@@ -41,6 +23,39 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"next wakeup", fmt.Sprintf(nextWakeupSQL, ""), nil, "COVERING INDEX tasks_due (priority<?)"},
 		{"queue stats", statsSQL, []any{1}, "USING INDEX tasks_state (state=?)"},
 	}
+	checkPlans(t, db, tests)
+}
+
+// planCase is a statement whose query plan must use the index named in want.
+type planCase struct {
+	name, sql string
+	args      []any
+	want      string
+}
+
+// historyDB opens a database holding 2,000 finished tasks in 10 groups, so
+// the planner has a reason to prefer a wrong index.
+func historyDB(t *testing.T) *sqlitewal.DB {
+	t.Helper()
+	db, err := sqlitewal.Open(context.Background(), filepath.Join(t.TempDir(), "q.db"), sqlitewal.Options{Migrations: Migrations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Write.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000)
+		INSERT INTO tasks (job, state, finished_at, task_group) SELECT 'x', 'succeeded', i, 'g' || (i % 10) FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Write.Exec("ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// checkPlans checks with EXPLAIN QUERY PLAN that each statement uses its
+// index and neither sorts nor scans the whole table.
+func checkPlans(t *testing.T, db *sqlitewal.DB, tests []planCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rows, err := db.Read.Query("EXPLAIN QUERY PLAN "+tt.sql, tt.args...)

@@ -68,6 +68,27 @@ func scanTask(row scanner) (Task, error) {
 	return t, nil
 }
 
+// readIDs runs a read-only query whose rows are task ids.
+func (s *Store) readIDs(ctx context.Context, query string, args ...any) ([]int64, error) {
+	var ids []int64
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	return ids, err
+}
+
 // Get returns one task with its full history.
 func (s *Store) Get(ctx context.Context, id int64) (Task, error) {
 	var t Task
