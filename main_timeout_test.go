@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -361,5 +362,39 @@ func TestDiskFull(t *testing.T) {
 	drainUntil(t, s, path, []string{"SLUICE_TIMEOUT=1s", "SLUICE_RETRY=1500ms", "SLUICE_KILL_GRACE=0s"}, time.Minute)
 	if got := queryInt(t, s.DB().Read, "SELECT count(*) FROM tasks WHERE state = 'succeeded' AND result = payload"); got != 500 {
 		t.Errorf("succeeded = %d; want 500", got)
+	}
+}
+
+// TestUnwritableFolder remounts the database's filesystem read-only: a
+// drain refuses with a message naming the folder, and the file is unchanged.
+func TestUnwritableFolder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("skipped: cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	path := filepath.Join(dir, "sluice.db")
+	mustRun(t, sluice(t, path, nil, "enqueue", "echo_test", `{"keep":"me"}`))
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+		t.Skipf("skipped: cannot remount read-only: %v %s", err, out)
+	}
+	cmd := sluice(t, path, nil, "drain")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("drain on a read-only folder: %v\n%s", err, out)
+	}
+	if want := "folder " + dir + " is not writable"; !strings.Contains(string(out), want) {
+		t.Errorf("output does not say %q:\n%s", want, out)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("the database file changed")
 	}
 }
