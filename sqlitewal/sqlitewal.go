@@ -124,6 +124,11 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		q.Add("_pragma", "query_only(on)")
 		q.Set("_txlock", "deferred")
 	} else {
+		// A statement that changes many rows inside a transaction (the claim's
+		// UPDATE ... RETURNING) keeps a statement journal; past 64 KiB SQLite
+		// spills it to a new temporary file, created and deleted every time.
+		// In memory it costs a copy of the pages the statement touches.
+		q.Add("_pragma", "temp_store(memory)")
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}
@@ -191,6 +196,13 @@ func (db *DB) init(ctx context.Context, migrations fs.FS) error {
 	}
 	if busy <= 0 {
 		return fmt.Errorf("busy_timeout is %d, want > 0", busy)
+	}
+	var temp int
+	if err := db.Write.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp); err != nil {
+		return fmt.Errorf("read temp_store: %w", err)
+	}
+	if temp != 2 { // MEMORY
+		return fmt.Errorf("temp_store is %d on the writer, want 2 (memory)", temp)
 	}
 	if err := migrate(ctx, db.Write, migrations); err != nil {
 		return err
