@@ -194,6 +194,10 @@ func (s *Store) recoverLeases(ctx context.Context, tx *sql.Tx, now time.Time, de
 
 // claimSQL takes due tasks in priority, run_at, id order (served by the
 // tasks_due index) and leases them, in one statement.
+//
+// The limit is written ?5 + 0, not ?5: SQLite recompiles a statement whose
+// bare LIMIT parameter is bound to a new value, and a worker sizes every
+// claim by demand, so a bare ?5 cost a compile per exchange.
 const claimSQL = `
 UPDATE tasks SET
     state       = 'running',
@@ -205,7 +209,7 @@ WHERE id IN (
     SELECT id FROM tasks INDEXED BY tasks_due
     WHERE state = 'queued' AND run_at <= ?2 %s
     ORDER BY priority DESC, run_at, id
-    LIMIT ?5)
+    LIMIT ?5 + 0)
 RETURNING id, job, payload, queue, priority, attempt, coalesce(max_attempts, ?6),
           coalesce(timeout_ms, ?3), task_group, run_at, created_at, lease_until,
           coalesce(schedule_id, 0), coalesce(scheduled_for, 0)`

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
+
 	"github.com/sluicehq/sluice/sqlitewal"
 )
 
@@ -78,5 +81,52 @@ func checkPlans(t *testing.T, db *sqlitewal.DB, tests []planCase) {
 				t.Errorf("plan:\n%s\nwant %s with no sort and no full scan", joined, tt.want)
 			}
 		})
+	}
+}
+
+// TestClaimIsNotRecompiled checks that binding a new limit to the claim does
+// not make SQLite compile it again (see claimSQL): a worker sizes every claim
+// by demand, so a recompile would come with every exchange.
+func TestClaimIsNotRecompiled(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlitewal.Open(ctx, filepath.Join(t.TempDir(), "q.db"), sqlitewal.Options{Migrations: Migrations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Write.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{claimAllSQL, claimQueuesSQL} {
+		err := conn.Raw(func(dc any) error {
+			st, _, err := dc.(driver.Conn).Raw().Prepare(q)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for limit := range 5 {
+				st.BindText(1, "w")           // worker
+				st.BindInt64(2, 1)            // now
+				st.BindInt64(3, 1000)         // default timeout
+				st.BindInt64(4, 1000)         // lease margin
+				st.BindInt(5, limit+1)        // limit
+				st.BindInt(6, 3)              // default max attempts
+				st.BindText(7, `["default"]`) // queues (claimQueuesSQL only)
+				for st.Step() {
+				}
+				if err := st.Reset(); err != nil {
+					return err
+				}
+			}
+			if n := st.Status(sqlite3.STMTSTATUS_REPREPARE, false); n != 0 {
+				t.Errorf("claim compiled again %d times for 5 limits", n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
