@@ -28,9 +28,6 @@ type Store struct {
 
 	mu       sync.Mutex
 	enqueued chan struct{} // closed when this Store adds tasks; see Enqueued
-
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // hot statements, prepared once on the writer
 }
 
 // NewOpts tunes New.
@@ -62,50 +59,7 @@ func (s *Store) DB() *sqlitewal.DB { return s.db }
 
 // Close closes the underlying database.
 func (s *Store) Close() error {
-	s.stmtMu.Lock()
-	for _, st := range s.stmts {
-		st.Close()
-	}
-	s.stmts = nil
-	s.stmtMu.Unlock()
 	return s.db.Close()
-}
-
-// hotSQL is the statements a busy worker runs thousands of times a second:
-// compiling them once saves about a tenth of a drain's CPU.
-var hotSQL = []string{outcomeSQL, recoverSQL, claimAllSQL, claimQueuesSQL}
-
-// prepareHot prepares hotSQL on the writer connection, once. It must run
-// outside a transaction: the writer pool's one connection is busy inside one.
-func (s *Store) prepareHot(ctx context.Context) error {
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
-	if s.stmts != nil {
-		return nil
-	}
-	stmts := make(map[string]*sql.Stmt, len(hotSQL))
-	for _, q := range hotSQL {
-		st, err := s.db.Write.PrepareContext(ctx, q)
-		if err != nil {
-			for _, st := range stmts {
-				st.Close()
-			}
-			return wrap("prepare statements", err)
-		}
-		stmts[q] = st
-	}
-	s.stmts = stmts
-	return nil
-}
-
-// stmt returns the prepared hot statement for query, bound to tx. The writer
-// pool has one connection, on which the statement is already prepared, so
-// StmtContext reuses it instead of compiling it again.
-func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
-	s.stmtMu.Lock()
-	st := s.stmts[query]
-	s.stmtMu.Unlock()
-	return tx.StmtContext(ctx, st)
 }
 
 // wrap names the operation in an error.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/sqlitewal"
 )
@@ -299,5 +301,33 @@ func TestPing(t *testing.T) {
 	s.Close()
 	if err := s.Ping(context.Background()); err == nil {
 		t.Fatal("ping on a closed store: want an error (/healthz reports it)")
+	}
+}
+
+// TestExchangeWhileLocked: an exchange that cannot get the write lock before
+// its context ends fails with an error that names both causes and changes
+// nothing; the next exchange works.
+func TestExchangeWhileLocked(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t, newClock())
+	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "j"})
+	other, err := sqlitewal.Open(ctx, s.DB().Path, sqlitewal.Options{Migrations: queue.Migrations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.Write.BeginTx(ctx, nil) // holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = s.Exchange(short, nil, params)
+	if !errors.Is(err, sqlite3.BUSY) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Exchange while locked = %v, want BUSY and DeadlineExceeded", err)
+	}
+	tx.Rollback()
+	if res := exchange(t, s, nil, params); len(res.Claimed) != 1 || res.Claimed[0].ID != id {
+		t.Errorf("claimed %+v, want task %d", res.Claimed, id)
 	}
 }

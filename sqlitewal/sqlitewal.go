@@ -56,6 +56,8 @@ type DB struct {
 	Write *sql.DB
 	Read  *sql.DB
 	Path  string
+
+	raw rawCache // statements prepared through Raw
 }
 
 // sqliteHeader is the first 16 bytes of every SQLite 3 database file.
@@ -232,7 +234,8 @@ func describe(err error) error {
 	return err
 }
 
-// Close checkpoints the WAL into the main file and closes both pools.
+// Close checkpoints the WAL into the main file and closes both pools, and
+// the statements prepared through Raw.
 func (db *DB) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -241,6 +244,7 @@ func (db *DB) Close() error {
 		cerr = nil // another process is reading; its own close will checkpoint
 	}
 	rerr := db.Read.Close()
+	db.closeRaw()
 	werr := db.Write.Close()
 	if err := errors.Join(cerr, rerr, werr); err != nil {
 		return fmt.Errorf("close database: %w", err)
