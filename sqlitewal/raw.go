@@ -67,7 +67,7 @@ func (db *DB) Raw(ctx context.Context, fn func(*Conn) error) error {
 		return err
 	}
 	defer conn.Close()
-	return conn.Raw(func(dc any) error {
+	return conn.Raw(func(dc any) (err error) {
 		c := dc.(driver.Conn).Raw()
 		cache := &db.raw
 		cache.mu.Lock()
@@ -87,14 +87,26 @@ func (db *DB) Raw(ctx context.Context, fn func(*Conn) error) error {
 		if old := c.SetInterrupt(ctx); old != ctx {
 			defer c.SetInterrupt(old)
 		}
-		err := fn(&Conn{Conn: c, cache: cache})
-		if !c.GetAutocommit() {
-			// ROLLBACK even when interrupted, as the driver's Tx.Rollback does.
-			c.SetInterrupt(context.Background())
-			if rerr := c.Exec("ROLLBACK"); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+		returned := false
+		defer func() { // deferred, so that it runs when fn panics too
+			if !returned {
+				// fn panicked, maybe mid-statement. database/sql discards a
+				// connection whose Raw panicked, and SQLite closes it only
+				// once its statements are finalized.
+				closeStmts(cache.stmts)
+				cache.conn, cache.stmts = nil, nil
 			}
-		}
+			if !c.GetAutocommit() {
+				// ROLLBACK even when interrupted, as the driver's Tx.Rollback
+				// does: a transaction left open would keep the write lock.
+				c.SetInterrupt(context.Background())
+				if rerr := c.Exec("ROLLBACK"); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+				}
+			}
+		}()
+		err = fn(&Conn{Conn: c, cache: cache})
+		returned = true
 		return err
 	})
 }

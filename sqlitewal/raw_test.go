@@ -143,3 +143,43 @@ func TestRawBusyAndCancel(t *testing.T) {
 		t.Errorf("rows = %d, want the seed row and ok", got)
 	}
 }
+
+// TestRawPanicLeavesNoLock: when fn panics inside a transaction, database/sql
+// discards the writer connection. The transaction must not outlive the panic
+// holding the write lock, and the statements Raw prepared must not keep the
+// discarded connection open: later writes through database/sql and Raw work
+// at once, not after a busy timeout.
+func TestRawPanicLeavesNoLock(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlitewal.Open(ctx, filepath.Join(t.TempDir(), "q.db"),
+		sqlitewal.Options{Migrations: testMigrations, BusyTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := insert(ctx, db, "before"); err != nil { // caches a statement
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Raw did not pass the panic on")
+			}
+		}()
+		db.Raw(ctx, func(c *sqlitewal.Conn) error {
+			if err := c.Exec("BEGIN IMMEDIATE; INSERT INTO t (v) VALUES ('lost')"); err != nil {
+				t.Fatal(err)
+			}
+			panic("boom")
+		})
+	}()
+	if _, err := db.Write.Exec("INSERT INTO t (v) VALUES ('after')"); err != nil {
+		t.Fatalf("write through database/sql after the panic: %v", err)
+	}
+	if err := insert(ctx, db, "raw after"); err != nil {
+		t.Fatalf("write through Raw after the panic: %v", err)
+	}
+	if got := count(t, db); got != 4 { // seed, before, after, raw after
+		t.Errorf("rows = %d, want 4", got)
+	}
+}
