@@ -282,7 +282,13 @@ func claim(c *sqlitewal.Conn, now time.Time, p ClaimParams) ([]Task, error) {
 			ScheduledFor: fromMS(st.ColumnInt64(13)),
 		})
 	}
-	if err := st.Reset(); err != nil { // the error of the last Step, if any
+	// Err first: a Step refused because ctx ended (INTERRUPT) never reached
+	// SQLite, so Reset, which returns SQLite's error, does not report it.
+	err = st.Err()
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	if err != nil {
 		return nil, wrap("claim tasks", err)
 	}
 	// RETURNING gives no order; run them in the order the claim chose.
