@@ -75,15 +75,7 @@ func (db *DB) Raw(ctx context.Context, fn func(*Conn) error) error {
 		if cache.closed {
 			return errClosed
 		}
-		if cache.conn != c {
-			// database/sql replaced the writer connection. SQLite refused to
-			// close the old one while our statements lived: finish the job.
-			if len(cache.stmts) > 0 {
-				closeStmts(cache.stmts)
-				cache.conn.Close()
-			}
-			cache.conn, cache.stmts = c, nil
-		}
+		cache.use(c)
 		if old := c.SetInterrupt(ctx); old != ctx {
 			defer c.SetInterrupt(old)
 		}
@@ -111,13 +103,44 @@ func (db *DB) Raw(ctx context.Context, fn func(*Conn) error) error {
 	})
 }
 
+// use makes c the connection the cached statements belong to. When
+// database/sql replaced the writer connection, SQLite refused to close the
+// old one while statements lived: use finishes the job.
+func (r *rawCache) use(c *sqlite3.Conn) {
+	if r.conn == c {
+		return
+	}
+	if len(r.stmts) > 0 {
+		closeStmts(r.stmts)
+		r.conn.Close()
+	}
+	r.conn, r.stmts = c, nil
+}
+
 // closeRaw finalizes the statements prepared through Raw and refuses later
-// calls, so that closing the writer connection succeeds.
-func (db *DB) closeRaw() {
-	db.raw.mu.Lock()
-	defer db.raw.mu.Unlock()
-	closeStmts(db.raw.stmts)
-	db.raw.conn, db.raw.stmts, db.raw.closed = nil, nil, true
+// calls, so that closing the writer connection succeeds. Like Raw it holds
+// the writer connection meanwhile: other goroutines may still be using it
+// through database/sql, and a connection is not safe for concurrent use.
+func (db *DB) closeRaw(ctx context.Context) error {
+	conn, err := db.Write.Conn(ctx)
+	if err != nil {
+		// The writer stays busy: refuse Raw from now on, and leave the
+		// statements, and with them the connection, to the process's exit.
+		db.raw.mu.Lock()
+		db.raw.closed = true
+		db.raw.mu.Unlock()
+		return fmt.Errorf("finalize statements: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		cache := &db.raw
+		cache.mu.Lock()
+		defer cache.mu.Unlock()
+		cache.use(dc.(driver.Conn).Raw())
+		closeStmts(cache.stmts)
+		cache.conn, cache.stmts, cache.closed = nil, nil, true
+		return nil
+	})
 }
 
 func closeStmts(stmts map[string]*sqlite3.Stmt) {

@@ -183,3 +183,37 @@ func TestRawPanicLeavesNoLock(t *testing.T) {
 		t.Errorf("rows = %d, want 4", got)
 	}
 }
+
+// TestCloseWhileWriting: Close may run while another goroutine still writes
+// through database/sql, as sql.DB.Close allows. Finalizing Raw's statements
+// touches the writer connection, so it must wait its turn for it (the race
+// detector reports it otherwise).
+func TestCloseWhileWriting(t *testing.T) {
+	for range 5 {
+		ctx := context.Background()
+		db, err := sqlitewal.Open(ctx, filepath.Join(t.TempDir(), "q.db"), sqlitewal.Options{Migrations: testMigrations})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := insert(ctx, db, "cached"); err != nil {
+			t.Fatal(err)
+		}
+		started, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				if _, err := db.Write.Exec("INSERT INTO t (v) VALUES ('w')"); err != nil {
+					return // closed
+				}
+				if i == 0 {
+					close(started)
+				}
+			}
+		}()
+		<-started
+		if err := db.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		<-done
+	}
+}

@@ -244,9 +244,9 @@ func (db *DB) Close() error {
 		cerr = nil // another process is reading; its own close will checkpoint
 	}
 	rerr := db.Read.Close()
-	db.closeRaw()
+	serr := db.closeRaw(ctx)
 	werr := db.Write.Close()
-	if err := errors.Join(cerr, rerr, werr); err != nil {
+	if err := errors.Join(cerr, rerr, serr, werr); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil
