@@ -2,6 +2,7 @@ package sqlitewal
 
 import (
 	"context"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
@@ -93,7 +94,12 @@ func (db *DB) Raw(ctx context.Context, fn func(*Conn) error) error {
 				// does: a transaction left open would keep the write lock.
 				c.SetInterrupt(context.Background())
 				if rerr := c.Exec("ROLLBACK"); rerr != nil {
-					err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+					// The connection still holds a transaction (and the write
+					// lock): have database/sql discard it rather than reuse
+					// it, which SQLite allows once our statements are gone.
+					closeStmts(cache.stmts)
+					cache.conn, cache.stmts = nil, nil
+					err = errors.Join(err, fmt.Errorf("roll back: %w", rerr), sqldriver.ErrBadConn)
 				}
 			}
 		}()
