@@ -267,3 +267,26 @@ func TestStopReleasesUnfinishedTasks(t *testing.T) {
 		}
 	}
 }
+
+func TestDrainDeadlineStopsClaiming(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Workers = 1
+	const n = 1000
+	ps := make([]queue.EnqueueParams, n)
+	for i := range ps {
+		ps[i] = queue.EnqueueParams{Job: "echo_test"}
+	}
+	if _, err := e.store.EnqueueMany(context.Background(), ps); err != nil {
+		t.Fatal(err)
+	}
+	// A deadline already past when the loop first waits: it claims no more,
+	// finishes what it holds, and leaves the rest queued.
+	sum := e.drain(t, worker.DrainOpts{Deadline: time.Nanosecond})
+	if sum.Ran == 0 || sum.Ran >= n {
+		t.Fatalf("ran %d of %d; want the drain to stop early, after running what it had claimed", sum.Ran, n)
+	}
+	counts, _ := e.store.Counts(context.Background())
+	if counts[queue.Running] != 0 || counts[queue.Queued] != n-sum.Ran || counts[queue.Succeeded] != sum.Ran {
+		t.Errorf("counts %v after running %d; want nothing left running and the rest queued", counts, sum.Ran)
+	}
+}
