@@ -184,6 +184,10 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 			stale = append(stale, o)
 		}
 	}
+	// A result can be a MiB of text; don't keep it bound until the next exchange.
+	if err := st.ClearBindings(); err != nil {
+		return nil, fmt.Errorf("write outcomes: %w", err)
+	}
 	return stale, nil
 }
 
