@@ -55,6 +55,9 @@ func testJobs() *jobs.Registry {
 		os.WriteFile(os.Getenv("PID_FILE"), []byte(strconv.Itoa(os.Getpid())), 0o600)
 		select {}
 	})
+	reg.Register("reject", func(context.Context, json.RawMessage) ([]byte, error) {
+		return nil, jobs.Permanent(errors.New("rejected: this payload can never work"))
+	})
 	reg.Register("hang", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
 		if os.Getenv("HANG") == "1" {
 			if f := os.Getenv("STARTED_FILE"); f != "" {

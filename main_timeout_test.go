@@ -398,3 +398,20 @@ func TestUnwritableFolder(t *testing.T) {
 		t.Error("the database file changed")
 	}
 }
+
+// TestPermanentErrorUnderIsolation: a Go handler's jobs.Permanent error
+// fails its task at once in a child process too (exit 65), as in-process.
+func TestPermanentErrorUnderIsolation(t *testing.T) {
+	for _, isolation := range []string{"inprocess", "process"} {
+		t.Run(isolation, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sluice.db")
+			s := openStore(t, path)
+			id, _ := s.Enqueue(context.Background(), queue.EnqueueParams{Job: "reject", MaxAttempts: 3})
+			mustRun(t, sluice(t, path, []string{"SLUICE_ISOLATION=" + isolation}, "drain"))
+			task, _ := s.Get(context.Background(), id)
+			if task.State != queue.Failed || task.Attempt != 1 || !strings.Contains(task.Error, "rejected: this payload can never work") {
+				t.Errorf("task = %s attempt %d error %q; want failed after one attempt", task.State, task.Attempt, task.Error)
+			}
+		})
+	}
+}

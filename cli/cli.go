@@ -35,7 +35,8 @@ func (e *UsageError) Error() string { return e.Msg }
 
 func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
 
-// ExitCode maps an error returned by Main.Run to the process exit code.
+// ExitCode maps an error returned by Main.Run to the process exit code:
+// ExitUsage, ExitConfig, jobs.ExitPermanent or ExitFailure.
 func ExitCode(err error) int {
 	var ue *UsageError
 	var ce *config.Error
@@ -46,6 +47,10 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.As(err, &ce):
 		return ExitConfig
+	case jobs.IsPermanent(err):
+		// Only `sluice handle` returns these: the parent reads the status as
+		// "fail the task, do not retry".
+		return jobs.ExitPermanent
 	}
 	return ExitFailure
 }

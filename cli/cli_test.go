@@ -3,12 +3,16 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/jobs"
 	"github.com/sluicehq/sluice/queue"
 )
 
@@ -167,6 +171,23 @@ func TestReadmeListsEveryCommand(t *testing.T) {
 		name := strings.Fields(line)[0]
 		if !strings.Contains(table, "`sluice "+name) {
 			t.Errorf("README's Commands table does not list %q", name)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("disk on fire"), 1},
+		{fmt.Errorf("drain: %w", &cli.UsageError{Msg: "bad flag"}), 2},
+		{&config.Error{Problems: []string{"x"}}, 78},
+		{fmt.Errorf("handler: %w", jobs.Permanent(errors.New("bad payload"))), jobs.ExitPermanent},
+	} {
+		if got := cli.ExitCode(tt.err); got != tt.want {
+			t.Errorf("ExitCode(%v) = %d; want %d", tt.err, got, tt.want)
 		}
 	}
 }

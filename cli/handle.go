@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
@@ -44,11 +42,7 @@ func runHandle(ctx context.Context, m *Main, args []string) error {
 	}
 	out, err := job.Func(jobs.WithInfo(ctx, info), payload)
 	if err != nil {
-		if jobs.IsPermanent(err) {
-			fmt.Fprintln(m.Stderr, err)
-			os.Exit(jobs.ExitPermanent) // the one exit status the parent reads as "do not retry"
-		}
-		return errors.New(err.Error())
+		return err // ExitCode turns a jobs.Permanent error into jobs.ExitPermanent
 	}
 	_, err = m.Stdout.Write(out)
 	return err
