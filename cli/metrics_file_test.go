@@ -2,14 +2,11 @@ package cli_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/schedule"
@@ -22,27 +19,11 @@ func TestDrainWritesMetricsFile(t *testing.T) {
 	env := []string{"SLUICE_METRICS_FILE=" + prom}
 	succeeded := func() float64 {
 		t.Helper()
-		f, err := os.Open(prom)
-		if err != nil {
-			t.Fatal(err)
+		got := counter(readProm(t, prom), "sluice_tasks_total", map[string]string{"job": "echo_test", "outcome": "succeeded"})
+		if got < 0 {
+			t.Fatalf("no sluice_tasks_total{job=echo_test,outcome=succeeded} in %s", prom)
 		}
-		defer f.Close()
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := p.TextToMetricFamilies(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range fams["sluice_tasks_total"].GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.Label {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["job"] == "echo_test" && labels["outcome"] == "succeeded" {
-				return m.Counter.GetValue()
-			}
-		}
-		t.Fatalf("no sluice_tasks_total{job=echo_test,outcome=succeeded} in %s", prom)
-		return 0
+		return got
 	}
 
 	for range 3 {
@@ -109,17 +90,7 @@ func TestDrainCountsSchedulesFired(t *testing.T) {
 	if err := m.Run(ctx, []string{"drain"}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(prom)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := counter(fams, "sluice_schedules_fired_total", map[string]string{"schedule": "every10"})
+	got := counter(readProm(t, prom), "sluice_schedules_fired_total", map[string]string{"schedule": "every10"})
 	want := queryInt(t, s.DB().Read, "SELECT count(*) FROM tasks WHERE schedule_id IS NOT NULL") - 1 // less the firing before the drain
 	if got != float64(want) || want != 6 {
 		t.Errorf("sluice_schedules_fired_total{schedule=every10} = %v; the drain fired %d tasks, want 6", got, want)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,6 +59,22 @@ func scrape(tb testing.TB, base string) map[string]*dto.MetricFamily {
 	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
 		tb.Fatalf("parse /metrics: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// readProm reads a metrics file written for node_exporter's textfile collector.
+func readProm(tb testing.TB, path string) map[string]*dto.MetricFamily {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", path, err)
 	}
 	return fams
 }
