@@ -115,7 +115,7 @@ func ExampleStore_EnqueueTx() {
 	// 1 receipt queued
 }
 
-// EnqueueMany adds many tasks in one statement, each with its own options.
+// EnqueueMany adds many tasks in one transaction, each with its own options.
 func ExampleStore_EnqueueMany() {
 	store, dir := openExample()
 	defer os.RemoveAll(dir)
