@@ -153,24 +153,30 @@ func zeroCounts() map[State]int {
 	return m
 }
 
+// remainingSQL counts a drain's remaining tasks, each part on its index:
+// ?1 is now, ?2 the worker, and %s filters by queue (?3).
+const remainingSQL = `SELECT (SELECT count(*) FROM tasks WHERE state = 'queued' AND run_at <= ?1%s)
+     + (SELECT count(*) FROM tasks WHERE state = 'running' AND worker = ?2)`
+
+// remainingInQueues is remainingSQL's filter by the queues in ?3 (JSON).
+const remainingInQueues = " AND queue IN (SELECT value FROM json_each(?3))"
+
 // CountRemaining returns how many tasks a drain by worker still has before
 // it: queued tasks due now in the given queues (all queues when empty), plus
 // the tasks worker holds (claimed, not yet written back), read in one
 // snapshot so a claim moving tasks from one to the other is never half seen.
 // Progress reports use it as "remaining".
 func (s *Store) CountRemaining(ctx context.Context, queues []string, worker string) (int, error) {
-	q := "SELECT count(*) FROM tasks WHERE (state = 'queued' AND run_at <= ?%s) OR (state = 'running' AND worker = ?)"
-	args := []any{s.now().UnixMilli()}
+	args := []any{s.now().UnixMilli(), worker}
 	filter := ""
 	if len(queues) > 0 {
 		b, _ := json.Marshal(queues)
-		filter = " AND queue IN (SELECT value FROM json_each(?))"
+		filter = remainingInQueues
 		args = append(args, string(b))
 	}
-	args = append(args, worker)
 	var n int
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, fmt.Sprintf(q, filter), args...).Scan(&n)
+		return tx.QueryRowContext(ctx, fmt.Sprintf(remainingSQL, filter), args...).Scan(&n)
 	})
 	return n, wrap("count remaining tasks", err)
 }

@@ -7,15 +7,17 @@ import "testing"
 func TestAdminQueriesUseIndexes(t *testing.T) {
 	db := historyDB(t)
 	tests := []planCase{
-		{"prune by age", `SELECT id FROM tasks WHERE state = ?1 AND finished_at < ?2 ORDER BY finished_at, id LIMIT ?3`,
-			[]any{"succeeded", 5, 500}, "INDEX tasks_state"},
-		{"prune by count", `SELECT id FROM tasks WHERE state = ?1 AND (finished_at IS NULL OR finished_at < ?2 OR (finished_at = ?2 AND id < ?3))
-			ORDER BY finished_at, id LIMIT ?4`, []any{"succeeded", 5, 5, 500}, "INDEX tasks_state"},
-		{"unique key holder", activeKeySQL, []any{"k"}, "INDEX tasks_unique"},
+		{"prune by age", pruneAgeSQL, []any{"succeeded", 5, 500}, want("INDEX tasks_state (state=? AND finished_at<?)")},
+		{"prune line", pruneLineSQL, []any{"succeeded", 5}, want("INDEX tasks_state (state=?)")},
+		{"prune by count", pruneCountSQL, []any{"succeeded", 5, 5, 500}, want("INDEX tasks_state (state=?)")},
+		{"prune by count, no finish time", pruneCountNullSQL, []any{"succeeded", nil, 5, 500},
+			want("INDEX tasks_state (state=? AND finished_at=?")},
+		{"unique key holder", activeKeySQL, []any{"k"}, want("INDEX tasks_unique")},
 		{"group summary", "SELECT task_group, state, count(*) FROM tasks WHERE task_group IS NOT NULL AND task_group = ? GROUP BY task_group, state",
-			[]any{"g1"}, "INDEX tasks_group"},
-		{"failures", `SELECT count(*) FROM tasks WHERE state = 'failed' AND finished_at >= ?1 AND finished_at <= ?2`,
-			[]any{1, 2}, "INDEX tasks_state"},
+			[]any{"g1"}, want("INDEX tasks_group")},
+		{"failures", failuresSQL, []any{1, 2, 3}, want("INDEX tasks_state (state=? AND finished_at>? AND finished_at<?)")},
+		{"done per minute", donePerMinuteSQL, []any{1, 2}, want("INDEX tasks_state (state=? AND finished_at>? AND finished_at<?)")},
+		{"counts", countsSQL, nil, want("COVERING INDEX tasks_due", "COVERING INDEX tasks_state")},
 	}
 	checkPlans(t, db, tests)
 }

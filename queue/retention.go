@@ -29,6 +29,27 @@ type Pruned struct {
 	Batches int // write transactions that deleted something
 }
 
+// The statements of Prune. ?1 is a final state: SQLite compares its bound
+// value with the tasks_state index's WHERE clause (see finishedStates).
+const (
+	// pruneAgeSQL deletes up to ?3 tasks that finished before ?2.
+	pruneAgeSQL = `DELETE FROM tasks WHERE id IN (
+		SELECT id FROM tasks WHERE state = ?1 AND finished_at < ?2
+		ORDER BY finished_at, id LIMIT ?3)`
+	// pruneLineSQL finds the (?2+1)-th newest task: the newest one to go.
+	pruneLineSQL = `SELECT finished_at, id FROM tasks WHERE state = ?1
+		ORDER BY finished_at DESC, id DESC LIMIT 1 OFFSET ?2`
+	// pruneCountSQL deletes up to ?4 tasks older than the line (?2, ?3).
+	pruneCountSQL = `DELETE FROM tasks WHERE id IN (
+		SELECT id FROM tasks WHERE state = ?1
+		AND (finished_at IS NULL OR finished_at < ?2 OR (finished_at = ?2 AND id < ?3))
+		ORDER BY finished_at, id LIMIT ?4)`
+	// pruneCountNullSQL is pruneCountSQL for a line without a finish time.
+	pruneCountNullSQL = `DELETE FROM tasks WHERE id IN (
+		SELECT id FROM tasks WHERE state = ?1 AND finished_at IS NULL AND id < ?3 AND ?2 IS NULL
+		ORDER BY finished_at, id LIMIT ?4)`
+)
+
 // Prune deletes the tasks in final state st that k does not keep, oldest
 // first, at most batch (default DefaultPruneBatch) per write transaction,
 // so workers keep claiming in between. It stops early, returning what it
@@ -43,9 +64,7 @@ func (s *Store) Prune(ctx context.Context, st State, k Keep, batch int) (Pruned,
 	}
 	if k.Age > 0 {
 		cutoff := s.now().Add(-k.Age).UnixMilli()
-		err := s.deleteBatches(ctx, &p, `DELETE FROM tasks WHERE id IN (
-			SELECT id FROM tasks WHERE state = ?1 AND finished_at < ?2 ORDER BY finished_at, id LIMIT ?3)`,
-			string(st), cutoff, batch)
+		err := s.deleteBatches(ctx, &p, pruneAgeSQL, string(st), cutoff, batch)
 		if err != nil {
 			return p, fmt.Errorf("prune %s tasks older than %s: %w", st, k.Age, err)
 		}
@@ -58,8 +77,7 @@ func (s *Store) Prune(ctx context.Context, st State, k Keep, batch int) (Pruned,
 			id int64
 		)
 		err := s.readTx(ctx, func(tx *sql.Tx) error {
-			return tx.QueryRowContext(ctx, `SELECT finished_at, id FROM tasks WHERE state = ?
-				ORDER BY finished_at DESC, id DESC LIMIT 1 OFFSET ?`, string(st), k.Count-1).Scan(&at, &id)
+			return tx.QueryRowContext(ctx, pruneLineSQL, string(st), k.Count-1).Scan(&at, &id)
 		})
 		if errors.Is(err, sql.ErrNoRows) {
 			return p, nil // Count or fewer: nothing to do
@@ -67,13 +85,9 @@ func (s *Store) Prune(ctx context.Context, st State, k Keep, batch int) (Pruned,
 		if err != nil {
 			return p, fmt.Errorf("prune %s tasks beyond the newest %d: %w", st, k.Count, err)
 		}
-		q := `DELETE FROM tasks WHERE id IN (
-			SELECT id FROM tasks WHERE state = ?1 AND (finished_at IS NULL OR finished_at < ?2 OR (finished_at = ?2 AND id < ?3))
-			ORDER BY finished_at, id LIMIT ?4)`
+		q := pruneCountSQL
 		if !at.Valid { // the line is among tasks without a finish time, which sort first
-			q = `DELETE FROM tasks WHERE id IN (
-				SELECT id FROM tasks WHERE state = ?1 AND finished_at IS NULL AND id < ?3 AND ?2 IS NULL
-				ORDER BY finished_at, id LIMIT ?4)`
+			q = pruneCountNullSQL
 		}
 		if err := s.deleteBatches(ctx, &p, q, string(st), at, id, batch); err != nil {
 			return p, fmt.Errorf("prune %s tasks beyond the newest %d: %w", st, k.Count, err)

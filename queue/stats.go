@@ -16,16 +16,16 @@ type QueueStats struct {
 	Wait      time.Duration // how long that task has waited past its run_at
 }
 
-// statsSQL reads only unfinished rows (the tasks_state index's prefix), so
-// its cost follows the backlog, not the finished history.
+// statsSQL reads only unfinished rows, queued ones through tasks_due and
+// running ones through tasks_state, so its cost follows the backlog, not the
+// finished history.
 const statsSQL = `
-SELECT queue,
-       count(*) FILTER (WHERE state = 'queued' AND run_at <= ?1),
-       count(*) FILTER (WHERE state = 'queued' AND run_at > ?1),
-       count(*) FILTER (WHERE state = 'running'),
-       coalesce(min(run_at) FILTER (WHERE state = 'queued' AND run_at <= ?1), 0)
-FROM tasks
-WHERE state IN ('queued', 'running')
+SELECT queue, sum(due), sum(later), sum(running), coalesce(min(run_at) FILTER (WHERE due), 0)
+FROM (
+    SELECT queue, run_at <= ?1 AS due, run_at > ?1 AS later, 0 AS running, run_at FROM tasks WHERE state = 'queued'
+    UNION ALL
+    SELECT queue, 0, 0, 1, NULL FROM tasks WHERE state = 'running'
+)
 GROUP BY queue
 ORDER BY queue`
 

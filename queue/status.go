@@ -41,6 +41,17 @@ func (q QueueStatus) Wait(now time.Time) time.Duration {
 	return max(now.Sub(q.OldestDue), 0)
 }
 
+// Statements of Status over finished tasks, through the tasks_state index.
+const (
+	// failuresSQL counts failures since ?1 and since ?2 (earlier), up to ?3.
+	failuresSQL = `SELECT count(*) FILTER (WHERE finished_at >= ?1), count(*)
+		FROM tasks WHERE state = 'failed' AND finished_at >= ?2 AND finished_at <= ?3`
+	// donePerMinuteSQL counts tasks finished in each minute from ?1 to ?2.
+	donePerMinuteSQL = `SELECT (finished_at - ?1) / 60000, count(*) FROM tasks
+		WHERE ` + finishedStates + ` AND finished_at >= ?1 AND finished_at < ?2
+		GROUP BY 1`
+)
+
 // Status reads the queue's state at the store's clock.
 func (s *Store) Status(ctx context.Context) (Status, error) {
 	now := s.now()
@@ -117,15 +128,11 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 		}
 
 		hour, day := nowMS-time.Hour.Milliseconds(), nowMS-24*time.Hour.Milliseconds()
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE finished_at >= ?1), count(*)
-			FROM tasks WHERE state = 'failed' AND finished_at >= ?2 AND finished_at <= ?3`, hour, day, nowMS,
-		).Scan(&st.FailedLastHour, &st.FailedLastDay); err != nil {
+		if err := tx.QueryRowContext(ctx, failuresSQL, hour, day, nowMS).Scan(&st.FailedLastHour, &st.FailedLastDay); err != nil {
 			return err
 		}
 
-		rows, err = tx.QueryContext(ctx, `SELECT (finished_at - ?1) / 60000, count(*) FROM tasks
-			WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at >= ?1 AND finished_at < ?2
-			GROUP BY 1`, nowMS-time.Hour.Milliseconds(), nowMS)
+		rows, err = tx.QueryContext(ctx, donePerMinuteSQL, nowMS-time.Hour.Milliseconds(), nowMS)
 		if err != nil {
 			return err
 		}
