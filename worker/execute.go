@@ -51,27 +51,38 @@ func (w *Worker) execute(ctx context.Context, t queue.Task, l *loop) (o queue.Ou
 		return o, true
 	}
 
-	log := w.log.With(KeyTaskID, t.ID, KeyJob, t.Job, KeyAttempt, t.Attempt)
-	log.Debug("task started")
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		w.taskLog(t).Debug("task started")
+	}
 	handoff := func(err error) {
-		l.done <- w.finish(o, t, log, nil, err)
+		l.done <- w.finish(o, t, nil, err)
 		go l.work(ctx)
 	}
 	result, err, handedOff := w.call(ctx, t, &l.active, handoff)
 	if handedOff {
 		return o, false
 	}
-	return w.finish(o, t, log, result, err), true
+	return w.finish(o, t, result, err), true
+}
+
+// taskLog is the logger for lines about t. It is built only when a line is
+// written: With copies attributes, which every task would pay for.
+func (w *Worker) taskLog(t queue.Task) *slog.Logger {
+	return w.log.With(KeyTaskID, t.ID, KeyJob, t.Job, KeyAttempt, t.Attempt)
 }
 
 // finish turns an attempt's result into its outcome, deciding on retries.
-func (w *Worker) finish(o queue.Outcome, t queue.Task, log *slog.Logger, result []byte, err error) queue.Outcome {
+func (w *Worker) finish(o queue.Outcome, t queue.Task, result []byte, err error) queue.Outcome {
 	o.Duration = w.opts.Now().Sub(o.StartedAt)
-	switch {
-	case err == nil:
+	if err == nil {
 		o.Kind, o.Result = queue.Succeed, result
-		log.Debug("task succeeded", "duration", o.Duration)
+		if w.log.Enabled(context.Background(), slog.LevelDebug) {
+			w.taskLog(t).Debug("task succeeded", "duration", o.Duration)
+		}
 		return o
+	}
+	log := w.taskLog(t)
+	switch {
 	case errors.Is(err, errCancelled):
 		o.Kind, o.Error = queue.Cancel, err.Error()
 		log.Info("task stopped after an operator cancelled it")
