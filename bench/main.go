@@ -247,7 +247,8 @@ func (b *bench) sleep() ([]Result, error) {
 	// (every slot's time not spent in a handler, start and finish included).
 	handlers := time.Duration(inHandlers.Load())
 	between := time.Duration(workers)*sum.Elapsed - handlers
-	floor := plainPool(b.sz.sleep, workers)
+	inStep, _ := plainPool(b.sz.sleep, workers, 0)
+	_, apart := plainPool(b.sz.sleep, workers, 20*time.Microsecond)
 	return []Result{
 		{Name: "1,000 tasks of 10 ms, 8 workers, ÷ ideal", Value: sum.Elapsed.Seconds() / ideal.Seconds(),
 			Unit: "×", Target: "≤ 1.05", Note: fmt.Sprintf("%d tasks in %s; ideal %s", b.sz.sleep, sum.Elapsed.Round(time.Millisecond), ideal)},
@@ -255,26 +256,39 @@ func (b *bench) sleep() ([]Result, error) {
 			Note: fmt.Sprintf("a 10 ms timer took %s on average: Go wakes timers with millisecond resolution", (handlers / time.Duration(b.sz.sleep)).Round(time.Microsecond))},
 		{Name: "… Sluice's own time per task, between handlers", Value: float64(between.Microseconds()) / float64(b.sz.sleep), Unit: "µs",
 			Note: "each slot's time outside a handler (claims, outcomes, start and finish) ÷ tasks"},
-		{Name: "same sleeps, plain goroutine pool, ÷ ideal", Value: floor.Seconds() / ideal.Seconds(), Unit: "×",
+		{Name: "same sleeps, plain goroutine pool, ÷ ideal", Value: inStep.Seconds() / ideal.Seconds(), Unit: "×",
 			Note: "no queue at all, every goroutine starting its sleeps in step with the others"},
+		{Name: "… pool, sleeps 20 µs apart: time inside sleeps ÷ ideal", Value: (apart / workers).Seconds() / ideal.Seconds(), Unit: "×",
+			Note: "goroutine i spins i×20 µs before each sleep, so the timers fall due apart; compare with the handlers' line"},
 	}, nil
 }
 
 // plainPool runs n 10 ms sleeps on a pool of goroutines with no queue, to
-// show how close to the ideal Go's timers themselves get on this machine.
-func plainPool(n, workers int) time.Duration {
+// show how close to the ideal Go's timers themselves get on this machine. It
+// returns the wall time and the time spent inside the sleeps, summed.
+//
+// With gap 0 every goroutine starts each sleep in step with the others. With
+// a gap, goroutine i works (spins) i×gap before each sleep, as a worker's
+// slots spend slightly different times handing over tasks, so their timers
+// no longer fall due together.
+func plainPool(n, workers int, gap time.Duration) (elapsed, inSleeps time.Duration) {
 	start := time.Now()
 	work := make(chan struct{}, n)
 	for range n {
 		work <- struct{}{}
 	}
 	close(work)
+	var slept atomic.Int64
 	done := make(chan struct{})
-	for range workers {
+	for i := range workers {
 		go func() {
 			for range work {
+				for spin := time.Now(); time.Since(spin) < time.Duration(i)*gap; {
+				}
+				begin := time.Now()
 				t := time.NewTimer(10 * time.Millisecond)
 				<-t.C
+				slept.Add(int64(time.Since(begin)))
 			}
 			done <- struct{}{}
 		}()
@@ -282,7 +296,7 @@ func plainPool(n, workers int) time.Duration {
 	for range workers {
 		<-done
 	}
-	return time.Since(start)
+	return time.Since(start), time.Duration(slept.Load())
 }
 
 func (b *bench) history() ([]Result, error) {

@@ -28,8 +28,8 @@ func TestBenchRuns(t *testing.T) {
 	if err := json.Unmarshal(data, &results); err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 12 {
-		t.Errorf("%d results; want 12:\n%s", len(results), out.String())
+	if len(results) != 13 {
+		t.Errorf("%d results; want 13:\n%s", len(results), out.String())
 	}
 	for _, r := range results {
 		if r.Value <= 0 {
