@@ -74,3 +74,86 @@ func BenchmarkExchange(b *testing.B) {
 		}
 	}
 }
+
+// enqueueForBench adds n echo tasks in batches, outside the timed part.
+func enqueueForBench(b *testing.B, s *queue.Store, n int) {
+	b.Helper()
+	ps := make([]queue.EnqueueParams, min(n, 10_000))
+	for i := range ps {
+		ps[i] = queue.EnqueueParams{Job: "echo_test", Payload: json.RawMessage(`{"n":1}`)}
+	}
+	for done := 0; done < n; done += len(ps) {
+		if _, err := s.EnqueueMany(context.Background(), ps[:min(len(ps), n-done)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkClaim claims batches of 64 tasks: the claim's half of
+// BenchmarkExchange (lease recovery included). Each batch's outcomes are
+// written outside the timed part, so that running tasks stay as few as in a
+// real worker: lease recovery reads every running task.
+func BenchmarkClaim(b *testing.B) {
+	s := mustStore(b, &clock{t: time.Now()})
+	ctx := context.Background()
+	enqueueForBench(b, s, b.N)
+	p := params
+	p.Limit = 64
+	done := func(ts []queue.Task) []queue.Outcome {
+		outs := make([]queue.Outcome, len(ts))
+		for i, t := range ts {
+			outs[i] = queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: queue.Succeed, StartedAt: t.StartedAt}
+		}
+		return outs
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for claimed := 0; claimed < b.N; {
+		res, err := s.Exchange(ctx, nil, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Claimed) == 0 {
+			b.Fatalf("claimed nothing after %d of %d", claimed, b.N)
+		}
+		claimed += len(res.Claimed)
+		b.StopTimer()
+		if _, err := s.Exchange(ctx, done(res.Claimed), queue.ClaimParams{Worker: p.Worker}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkOutcomes writes outcomes of claimed tasks in batches of 64 and
+// claims nothing: the outcome's half of BenchmarkExchange.
+func BenchmarkOutcomes(b *testing.B) {
+	s := mustStore(b, &clock{t: time.Now()})
+	ctx := context.Background()
+	enqueueForBench(b, s, b.N)
+	p := params
+	p.Limit = 1024
+	var outcomes []queue.Outcome
+	for len(outcomes) < b.N {
+		res, err := s.Exchange(ctx, nil, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, t := range res.Claimed {
+			outcomes = append(outcomes, queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: queue.Succeed,
+				Result: t.Payload, StartedAt: t.StartedAt, Duration: time.Millisecond})
+		}
+	}
+	p.Limit = 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < len(outcomes); i += 64 {
+		res, err := s.Exchange(ctx, outcomes[i:min(i+64, len(outcomes))], p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Stale) > 0 {
+			b.Fatalf("%d outcomes stale", len(res.Stale))
+		}
+	}
+}
