@@ -47,15 +47,7 @@ func BenchmarkExchange(b *testing.B) {
 	clk := &clock{t: time.Now()}
 	s := mustStore(b, clk)
 	ctx := context.Background()
-	ps := make([]queue.EnqueueParams, b.N+64)
-	for i := range ps {
-		ps[i] = queue.EnqueueParams{Job: "echo_test", Payload: json.RawMessage(`{"n":1}`)}
-	}
-	for i := 0; i < len(ps); i += 10_000 {
-		if _, err := s.EnqueueMany(ctx, ps[i:min(i+10_000, len(ps))]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	enqueueForBench(b, s, b.N+64)
 	p := params
 	p.Limit = 64
 	var outcomes []queue.Outcome
