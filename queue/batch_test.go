@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/sqlitewal"
 )
 
 // batchOf returns n tasks whose every option differs from row to row, so a
@@ -129,8 +132,9 @@ func TestEnqueueManyTxRollsBack(t *testing.T) {
 	}
 }
 
-// TestEnqueueManyBadTaskAddsNothing checks that one bad task in a large
-// batch, past the first statement's rows, fails the whole batch by name.
+// TestEnqueueManyBadTaskAddsNothing checks that a batch with one bad task,
+// past the first statement's rows, is refused by name before anything is
+// written.
 func TestEnqueueManyBadTaskAddsNothing(t *testing.T) {
 	clk := newClock()
 	s := mustStore(t, clk)
@@ -141,33 +145,120 @@ func TestEnqueueManyBadTaskAddsNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "task 200") || !strings.Contains(err.Error(), "payload is not valid JSON") {
 		t.Fatalf("err = %v; want one naming task 200 and its payload", err)
 	}
-	var n int
-	if err := s.DB().Read.QueryRow("SELECT count(*) FROM tasks").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
+	if n := countTasks(t, s); n != 0 {
 		t.Errorf("%d tasks stored; want none", n)
 	}
 }
 
-// TestEnqueueManyCancelled checks that a cancelled context stops a batch
-// with nothing stored and the writer free.
-func TestEnqueueManyCancelled(t *testing.T) {
+// failAtJob makes SQLite refuse the insert of the task with this job, as a
+// full disk or a constraint would: the batch fails in its second statement.
+func failAtJob(t *testing.T, s *queue.Store, job string) {
+	t.Helper()
+	_, err := s.DB().Write.Exec(fmt.Sprintf(`CREATE TRIGGER fail_at BEFORE INSERT ON tasks WHEN NEW.job = '%s'
+		BEGIN SELECT RAISE(ABORT, 'refused %s'); END`, job, job))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countTasks(t *testing.T, s *queue.Store) int {
+	t.Helper()
+	var n int
+	if err := s.DB().Read.QueryRow("SELECT count(*) FROM tasks").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// checkWriterFree checks that the write lock was released: another
+// connection to the file, as another process would, can write.
+func checkWriterFree(t *testing.T, s *queue.Store) {
+	t.Helper()
+	other, err := sqlitewal.Open(context.Background(), s.DB().Path, sqlitewal.Options{Migrations: queue.Migrations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Write.Exec("INSERT INTO tasks (job) VALUES ('other')"); err != nil {
+		t.Fatalf("the write lock is still held: %v", err)
+	}
+}
+
+// TestEnqueueManyFailsMidBatch checks that a batch whose second statement
+// fails adds nothing, says why, and leaves the writer free.
+func TestEnqueueManyFailsMidBatch(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	failAtJob(t, s, "job200")
+	_, err := s.EnqueueMany(context.Background(), batchOf(300, clk.Now()))
+	if err == nil || !strings.Contains(err.Error(), "refused job200") {
+		t.Fatalf("err = %v; want SQLite's refusal", err)
+	}
+	if n := countTasks(t, s); n != 0 {
+		t.Errorf("%d tasks stored; want none", n)
+	}
+	checkWriterFree(t, s)
+}
+
+// TestEnqueueManyTxFailsMidBatch checks that a failed batch leaves the
+// caller's transaction as it was: its own work commits, the batch's doesn't.
+func TestEnqueueManyTxFailsMidBatch(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	ctx := context.Background()
+	failAtJob(t, s, "job200")
+	tx, err := s.DB().Write.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	kept, err := s.EnqueueTx(ctx, tx, queue.EnqueueParams{Job: "kept"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnqueueManyTx(ctx, tx, batchOf(300, clk.Now())); err == nil || !strings.Contains(err.Error(), "refused job200") {
+		t.Fatalf("err = %v; want SQLite's refusal", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("the caller's transaction broke: %v", err)
+	}
+	if n := countTasks(t, s); n != 1 {
+		t.Errorf("%d tasks stored; want only the caller's task %d", n, kept)
+	}
+}
+
+// TestEnqueueManyCancelledMidBatch cancels the context while the batch's
+// second statement runs: nothing is stored and the writer is free.
+func TestEnqueueManyCancelledMidBatch(t *testing.T) {
 	clk := newClock()
 	s := mustStore(t, clk)
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := s.EnqueueMany(ctx, batchOf(300, clk.Now())); err == nil {
-		t.Fatal("EnqueueMany with a cancelled context succeeded")
-	}
-	if _, err := s.EnqueueMany(context.Background(), batchOf(1, clk.Now())); err != nil {
-		t.Fatalf("writer not free after a cancelled batch: %v", err)
-	}
-	var n int
-	if err := s.DB().Read.QueryRowContext(context.Background(), "SELECT count(*) FROM tasks").Scan(&n); err != nil {
+	defer cancel()
+	err := s.DB().Raw(context.Background(), func(c *sqlitewal.Conn) error {
+		return c.CreateFunction("cancel_batch", 0, 0, func(fc sqlite3.Context, _ ...sqlite3.Value) {
+			cancel()
+			fc.ResultInt(0)
+		})
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("%d tasks stored; want only the later one", n)
+	if _, err := s.DB().Write.Exec(`CREATE TRIGGER cancel_at AFTER INSERT ON tasks WHEN NEW.job = 'job130'
+		BEGIN SELECT cancel_batch(); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnqueueMany(ctx, batchOf(300, clk.Now())); err == nil {
+		t.Fatal("EnqueueMany succeeded though its context was cancelled mid-batch")
+	}
+	if n := countTasks(t, s); n != 0 {
+		t.Errorf("%d tasks stored; want none", n)
+	}
+	// The trigger calls a function only the writer connection has.
+	if _, err := s.DB().Write.Exec("DROP TRIGGER cancel_at"); err != nil {
+		t.Fatal(err)
+	}
+	checkWriterFree(t, s)
+	if _, err := s.EnqueueMany(context.Background(), batchOf(3, clk.Now())); err != nil {
+		t.Fatalf("the store cannot enqueue after a cancelled batch: %v", err)
 	}
 }

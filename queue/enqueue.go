@@ -205,6 +205,8 @@ func (s *Store) enqueue(ctx context.Context, db querier, p EnqueueParams) (Enque
 // parameters of its own (batchArgs). A batch is cut into statements of
 // batchRows tasks and a rest of halving sizes (64, 32, ..., 1), so a
 // connection compiles at most eight shapes however large its batches are.
+// Tasks with large payloads go fewer to a statement (batchBytes): bound
+// values live in SQLite's heap, which the driver caps at 256 MiB.
 //
 // Bound parameters beat the alternatives measured (BENCHMARKS.md): one
 // INSERT ... SELECT over json_each(?) of the whole batch spent most of its
@@ -214,6 +216,7 @@ func (s *Store) enqueue(ctx context.Context, db querier, p EnqueueParams) (Enque
 const (
 	batchRows    = 128 // a power of two
 	batchColumns = 8
+	batchBytes   = 16 << 20 // payload bytes per statement, unless one task has more
 )
 
 // batchInsertSQL returns the insert of n tasks described above; n is one
@@ -241,17 +244,26 @@ var batchInserts = sync.OnceValue(func() []string {
 	return texts
 })
 
-// batchSize is how many of n remaining tasks the next statement inserts:
-// batchRows, or the largest power of two not above n.
-func batchSize(n int) int {
-	if n >= batchRows {
-		return batchRows
+// batchSize is how many of the remaining tasks ps the next statement
+// inserts: batchRows or the largest power of two not above len(ps), halved
+// while their payloads pass batchBytes, and at least one.
+func batchSize(ps []EnqueueParams) int {
+	size := batchRows
+	for size > len(ps) {
+		size /= 2
 	}
-	size := batchRows / 2
-	for size > n {
+	for size > 1 && payloadBytes(ps[:size]) > batchBytes {
 		size /= 2
 	}
 	return size
+}
+
+func payloadBytes(ps []EnqueueParams) int {
+	n := 0
+	for i := range ps {
+		n += len(ps[i].Payload)
+	}
+	return n
 }
 
 // batchArgs appends one statement's parameters for ps (validated) to args.
@@ -277,7 +289,7 @@ func insertBatches(now int64, ps []EnqueueParams, exec func(n int, args []any) (
 	ids := make([]int64, 0, len(ps))
 	args := make([]any, 0, 1+batchRows*batchColumns)
 	for len(ps) > 0 {
-		n := batchSize(len(ps))
+		n := batchSize(ps)
 		last, added, err := exec(n, batchArgs(args[:0], now, ps[:n]))
 		if err != nil {
 			return nil, err
@@ -332,10 +344,12 @@ func (s *Store) EnqueueMany(ctx context.Context, ps []EnqueueParams) ([]int64, e
 			if err != nil {
 				return 0, 0, err
 			}
-			if err := bind(st, args...); err != nil {
-				return 0, 0, err
+			err = bind(st, args...)
+			if err == nil {
+				err = st.Exec()
 			}
-			if err := st.Exec(); err != nil {
+			// Payloads can be large: don't keep them in SQLite's heap until the next batch.
+			if err := errors.Join(err, st.ClearBindings()); err != nil {
 				return 0, 0, err
 			}
 			return c.LastInsertRowID(), c.Changes(), nil
@@ -353,10 +367,33 @@ func (s *Store) EnqueueMany(ctx context.Context, ps []EnqueueParams) ([]int64, e
 }
 
 // EnqueueManyTx is like EnqueueMany, but within an existing transaction.
-func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParams) ([]int64, error) {
+// Either all tasks are added or none: the batch runs under a savepoint, so
+// when it fails the caller's transaction is as it was before the call.
+func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParams) (ids []int64, err error) {
 	if len(ps) == 0 {
 		return nil, nil
 	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT sluice_enqueue_batch"); err != nil {
+		return nil, wrap("enqueue batch", err)
+	}
+	defer func() {
+		if err == nil {
+			_, err = tx.ExecContext(ctx, "RELEASE sluice_enqueue_batch")
+			err = wrap("enqueue batch", err)
+			return
+		}
+		// Undo the statements that ran, even when ctx ended; keep the transaction.
+		for _, q := range []string{"ROLLBACK TO sluice_enqueue_batch", "RELEASE sluice_enqueue_batch"} {
+			if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), q); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+				err = errors.Join(err, fmt.Errorf("enqueue batch: undo: %w", rerr))
+				return
+			}
+		}
+	}()
+	return s.enqueueManyTx(ctx, tx, ps)
+}
+
+func (s *Store) enqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParams) ([]int64, error) {
 	if hasUniqueKey(ps) {
 		rs, err := s.enqueueEach(ctx, tx, ps)
 		return enqueuedIDs(rs), err
