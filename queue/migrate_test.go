@@ -56,7 +56,11 @@ func TestUpgradeFromVersion4(t *testing.T) {
 			t.Errorf("%s = %d; want %d (all counts: %v)", st, counts[st], n, counts)
 		}
 	}
-	// The partial index holds the four states that are not queued.
+	// tasks_state became partial, and holds the four states that are not queued.
+	var partial bool
+	if err := s.DB().Read.QueryRow("SELECT partial FROM pragma_index_list('tasks') WHERE name = 'tasks_state'").Scan(&partial); err != nil || !partial {
+		t.Fatalf("tasks_state partial = %v, %v; want a partial index", partial, err)
+	}
 	var indexed int
 	if err := s.DB().Read.QueryRow("SELECT count(*) FROM tasks INDEXED BY tasks_state WHERE state = 'running' OR state = 'succeeded' OR state = 'failed' OR state = 'cancelled'").Scan(&indexed); err != nil {
 		t.Fatal(err)
