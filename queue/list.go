@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -42,24 +43,16 @@ var listColumns = strings.NewReplacer(
 	"payload,", "'' AS payload,", "result,", "NULL AS result,", "history", "'[]' AS history",
 ).Replace(taskColumns)
 
-// List returns the tasks p selects, newest first, without their payload,
-// result and history (Get has them).
-func (s *Store) List(ctx context.Context, p ListParams) ([]Task, error) {
+// listQuery builds List's statement. Each state is read through its own
+// index, one SELECT per state joined with UNION ALL: SQLite uses the partial
+// indexes (tasks_due for queued tasks, tasks_state for the others) for one
+// state, never for "state IN (...)", and without them a listing of the few
+// failed tasks would read the whole history. The rows found are then sorted.
+func listQuery(p ListParams) (string, []any, error) {
 	var (
 		where []string
 		args  []any
 	)
-	if len(p.States) > 0 {
-		ph := make([]string, len(p.States))
-		for i, st := range p.States {
-			if _, err := ParseState(string(st)); err != nil {
-				return nil, wrap("list tasks", err)
-			}
-			ph[i] = "?"
-			args = append(args, string(st))
-		}
-		where = append(where, "state IN ("+strings.Join(ph, ", ")+")")
-	}
 	for _, f := range []struct{ col, v string }{{"queue", p.Queue}, {"job", p.Job}, {"task_group", p.Group}} {
 		if f.v != "" {
 			where = append(where, f.col+" = ?")
@@ -70,17 +63,64 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Task, error) {
 		where = append(where, "coalesce(finished_at, started_at, created_at) >= ?")
 		args = append(args, p.Since.UnixMilli())
 	}
-	q := "SELECT " + listColumns + " FROM tasks"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+	sel := "SELECT " + listColumns + " FROM tasks"
+	var q string
+	var qargs []any
+	switch states := uniqueStates(p.States); len(states) {
+	case 0:
+		q, qargs = sel, args
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+	default:
+		parts := make([]string, len(states))
+		for i, st := range states {
+			if _, err := ParseState(string(st)); err != nil {
+				return "", nil, err
+			}
+			if st == Queued {
+				// Left to itself the planner walks the whole table in id
+				// order, hoping to meet queued tasks early.
+				parts[i] = sel + " INDEXED BY tasks_due WHERE " + strings.Join(append([]string{"state = 'queued'"}, where...), " AND ")
+				qargs = append(qargs, args...)
+				continue
+			}
+			parts[i] = sel + " WHERE " + strings.Join(append([]string{"state = ?"}, where...), " AND ")
+			qargs = append(append(qargs, string(st)), args...)
+		}
+		q = strings.Join(parts, " UNION ALL ")
+		if len(parts) > 1 {
+			q = "SELECT * FROM (" + q + ")"
+		}
 	}
 	q += " ORDER BY id DESC"
 	if p.Limit > 0 {
 		q += " LIMIT ?"
-		args = append(args, p.Limit)
+		qargs = append(qargs, p.Limit)
+	}
+	return q, qargs, nil
+}
+
+// uniqueStates returns states without repeats, in their first order.
+func uniqueStates(states []State) []State {
+	var out []State
+	for _, st := range states {
+		if !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// List returns the tasks p selects, newest first, without their payload,
+// result and history (Get has them).
+func (s *Store) List(ctx context.Context, p ListParams) ([]Task, error) {
+	q, args, err := listQuery(p)
+	if err != nil {
+		return nil, wrap("list tasks", err)
 	}
 	var tasks []Task
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err = s.readTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err

@@ -30,6 +30,10 @@ func TestListGroupsAndStatus(t *testing.T) {
 	}{
 		{"all, newest first", queue.ListParams{}, []int64{e, d, c, b, a}},
 		{"state", queue.ListParams{States: []queue.State{queue.Succeeded, queue.Failed}}, []int64{c, b, a}},
+		{"queued", queue.ListParams{States: []queue.State{queue.Queued}}, []int64{e, d}},
+		{"states with filters, repeated", queue.ListParams{States: []queue.State{queue.Queued, queue.Succeeded, queue.Queued},
+			Queue: "slow", Limit: 5}, []int64{e, c}},
+		{"queued and failed, limit", queue.ListParams{States: []queue.State{queue.Failed, queue.Queued}, Limit: 2}, []int64{e, d}},
 		{"queue", queue.ListParams{Queue: "slow"}, []int64{e, c}},
 		{"job", queue.ListParams{Job: "mail"}, []int64{d, b, a}},
 		{"group", queue.ListParams{Group: "g", Limit: 2}, []int64{d, b}},

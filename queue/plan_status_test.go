@@ -20,4 +20,25 @@ func TestAdminQueriesUseIndexes(t *testing.T) {
 		{"counts", countsSQL, nil, want("COVERING INDEX tasks_due", "COVERING INDEX tasks_state")},
 	}
 	checkPlans(t, db, tests)
+
+	var lists []planCase
+	for _, l := range []struct {
+		name string
+		p    ListParams
+		want []string
+	}{
+		{"list failed", ListParams{States: []State{Failed}, Limit: 50}, want("INDEX tasks_state (state=?)")},
+		{"list two finished states", ListParams{States: []State{Failed, Cancelled}, Queue: "q"},
+			want("INDEX tasks_state (state=?)")},
+		{"list queued", ListParams{States: []State{Queued}, Limit: 50}, want("INDEX tasks_due")},
+		{"list queued and running", ListParams{States: []State{Queued, Running}, Job: "j"},
+			want("INDEX tasks_due", "INDEX tasks_state (state=?)")},
+	} {
+		q, args, err := listQuery(l.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists = append(lists, planCase{name: l.name, sql: q, args: args, want: l.want})
+	}
+	checkPlansSorting(t, db, lists, true)
 }
