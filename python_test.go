@@ -44,7 +44,8 @@ if mode == "enqueue":
     finally:
         conn.close()
     for bad in [dict(job=" "), dict(job="x", priority=-1), dict(job="x", timeout=0),
-                dict(job="x", run_at=datetime.datetime.now()), dict(job="x", delay=1, run_at=datetime.datetime.now(datetime.timezone.utc))]:
+                dict(job="x", run_at=datetime.datetime.now()), dict(job="x", delay=1, run_at=datetime.datetime.now(datetime.timezone.utc)),
+                dict(job="x", payload="x" * sq.MAX_PAYLOAD)]:
         try:
             sq.enqueue(path, **bad)
             out["errors"].append(None)
@@ -174,7 +175,8 @@ func TestPythonClient(t *testing.T) {
 
 	t.Run("the client refuses bad options", func(t *testing.T) {
 		want := []string{"job name is empty", "priority -1 must be an int >= 0", "timeout 0 must be at least a millisecond",
-			"run_at must be a timezone-aware datetime", "run_at and delay cannot be used together"}
+			"run_at must be a timezone-aware datetime", "run_at and delay cannot be used together",
+			"payload is 1048578 bytes, over the limit of 1048576"}
 		for i, w := range want {
 			if i >= len(enq.Errors) || enq.Errors[i] == nil || !strings.Contains(*enq.Errors[i], w) {
 				t.Errorf("case %d: error %v; want %q", i, enq.Errors, w)

@@ -15,7 +15,8 @@ import (
 
 // Limits on what an exec job's output may cost.
 const (
-	// MaxResult caps a command's stdout, which becomes the task's result.
+	// MaxResult caps a task's result: a command's stdout, or what a Go
+	// handler returns (a larger one fails the task, not to be retried).
 	MaxResult = 1 << 20
 	// stderrTail is how much of the end of stderr a failure's error keeps.
 	stderrTail = 2048

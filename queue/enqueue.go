@@ -20,6 +20,12 @@ const DefaultQueue = "default"
 // ErrInvalid is wrapped by every error about bad enqueue parameters.
 var ErrInvalid = errors.New("invalid task")
 
+// MaxPayload caps a task's payload, as jobs.MaxResult caps a result.
+// Payloads pass through SQLite's heap, which the driver caps at 256 MiB per
+// connection, a whole claim's worth at a time: large data belongs elsewhere
+// (a file, a table), with a reference to it in the payload.
+const MaxPayload = 1 << 20
+
 // EnqueueParams describes a task to add. Only Job is required.
 type EnqueueParams struct {
 	Job         string
@@ -46,6 +52,8 @@ func (p *EnqueueParams) validate() error {
 	}
 	if len(p.Payload) == 0 {
 		p.Payload = json.RawMessage("{}")
+	} else if len(p.Payload) > MaxPayload {
+		problems = append(problems, fmt.Sprintf("payload is %d bytes, over the limit of %d (keep large data elsewhere and pass a reference)", len(p.Payload), MaxPayload))
 	} else if !json.Valid(p.Payload) {
 		problems = append(problems, fmt.Sprintf("payload is not valid JSON: %s", describeJSON(p.Payload)))
 	}

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -90,6 +91,8 @@ func TestEnqueueRejectsBadInput(t *testing.T) {
 		{"empty job", queue.EnqueueParams{Job: " "}, "job name is empty"},
 		{"negative priority", queue.EnqueueParams{Job: "x", Priority: -1}, "priority -1 is negative"},
 		{"negative timeout", queue.EnqueueParams{Job: "x", Timeout: -time.Second}, "timeout -1s is negative"},
+		{"payload too large", queue.EnqueueParams{Job: "x", Payload: []byte(`"` + strings.Repeat("x", queue.MaxPayload) + `"`)},
+			fmt.Sprintf("payload is %d bytes, over the limit of %d", queue.MaxPayload+2, queue.MaxPayload)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,11 @@ func (w *Worker) taskLog(t queue.Task) *slog.Logger {
 // finish turns an attempt's result into its outcome, deciding on retries.
 func (w *Worker) finish(o queue.Outcome, t queue.Task, result []byte, err error) queue.Outcome {
 	o.Duration = w.opts.Now().Sub(o.StartedAt)
+	if err == nil && len(result) > jobs.MaxResult {
+		// Exec jobs' stdout has this cap too; a result is written with a
+		// round of others, through SQLite's heap.
+		result, err = nil, jobs.Permanent(fmt.Errorf("result is %d bytes, over the limit of %d", len(result), jobs.MaxResult))
+	}
 	if err == nil {
 		o.Kind, o.Result = queue.Succeed, result
 		if w.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -128,6 +133,9 @@ func (w *Worker) call(ctx context.Context, t queue.Task, active *running, handof
 	job, err := w.jobs.Lookup(t.Job)
 	if err != nil {
 		return nil, err, false // retried: a newer worker may know the job
+	}
+	if len(t.Payload) > queue.MaxPayload { // inserted through SQL, which skips Enqueue's checks
+		return nil, jobs.Permanent(fmt.Errorf("payload is %d bytes, over the limit of %d", len(t.Payload), queue.MaxPayload)), false
 	}
 	if !json.Valid(t.Payload) {
 		return nil, jobs.Permanent(fmt.Errorf("payload is not valid JSON: %.80q", t.Payload)), false

@@ -172,16 +172,21 @@ func TestBadTasksFailClearly(t *testing.T) {
 	badJSON, _ := res.LastInsertId()
 	res, _ = e.store.DB().Write.Exec(`INSERT INTO tasks (job, priority, run_at) VALUES ('echo_test', -5, 0)`)
 	negative, _ := res.LastInsertId()
+	// A JSON string of 1,048,580 bytes: over queue.MaxPayload.
+	res, _ = e.store.DB().Write.Exec(`INSERT INTO tasks (job, payload, run_at)
+		VALUES ('echo_test', '"' || replace(hex(zeroblob(524289)), '0', 'x') || '"', 0)`)
+	huge, _ := res.LastInsertId()
 	good := e.enqueue(t, queue.EnqueueParams{Job: "echo_test"})
 
 	sum := e.drain(t, worker.DrainOpts{})
-	if sum.Succeeded != 1 || sum.Failed != 3 {
-		t.Fatalf("summary %+v; want 1 succeeded, 3 failed", sum)
+	if sum.Succeeded != 1 || sum.Failed != 4 {
+		t.Fatalf("summary %+v; want 1 succeeded, 4 failed", sum)
 	}
 	for id, want := range map[int64]string{
 		unknown:  `unknown job "no_such_job" (registered: echo_test)`,
 		badJSON:  "payload is not valid JSON",
 		negative: "priority -5 is negative",
+		huge:     fmt.Sprintf("payload is 1048580 bytes, over the limit of %d", queue.MaxPayload),
 	} {
 		if got := e.get(t, id); got.State != queue.Failed || !strings.Contains(got.Error, want) {
 			t.Errorf("task %d: %s %q; want failed with %q", id, got.State, got.Error, want)
@@ -189,6 +194,24 @@ func TestBadTasksFailClearly(t *testing.T) {
 	}
 	if got := e.get(t, good); got.State != queue.Succeeded {
 		t.Errorf("good task: %s", got.State)
+	}
+}
+
+// TestResultTooLarge checks that a Go handler's result over jobs.MaxResult
+// fails its task at once, as an exec job's stdout over it does.
+func TestResultTooLarge(t *testing.T) {
+	e := newEnv(t)
+	e.jobs.Register("big", func(context.Context, json.RawMessage) ([]byte, error) {
+		return make([]byte, jobs.MaxResult+1), nil
+	})
+	id := e.enqueue(t, queue.EnqueueParams{Job: "big"})
+	if sum := e.drain(t, worker.DrainOpts{}); sum.Failed != 1 {
+		t.Fatalf("summary %+v; want 1 failed", sum)
+	}
+	want := fmt.Sprintf("result is %d bytes, over the limit of %d", jobs.MaxResult+1, jobs.MaxResult)
+	if got := e.get(t, id); got.State != queue.Failed || got.Attempt != 1 || !strings.Contains(got.Error, want) || got.Result != nil {
+		t.Errorf("task = %s after %d attempts, error %q, %d result bytes; want failed at once with %q",
+			got.State, got.Attempt, got.Error, len(got.Result), want)
 	}
 }
 

@@ -122,6 +122,11 @@ def connect(path):
     return conn
 
 
+# The worker fails a task whose payload is larger, without running it
+# (queue.MaxPayload in the Go code).
+MAX_PAYLOAD = 1 << 20
+
+
 def enqueue(
     path,
     job,
@@ -171,9 +176,16 @@ def enqueue(
     elif delay is not None:
         run_at_ms = int((time.time() + delay) * 1000)
 
+    encoded = json.dumps({} if payload is None else payload, separators=(",", ":"))
+    size = len(encoded.encode("utf-8"))
+    if size > MAX_PAYLOAD:
+        raise ValueError(
+            "payload is {} bytes, over the limit of {} (keep large data elsewhere and pass a reference)".format(
+                size, MAX_PAYLOAD))
+
     params = {
         "job": job,
-        "payload": json.dumps({} if payload is None else payload, separators=(",", ":")),
+        "payload": encoded,
         "queue": queue,
         "priority": priority,
         "run_at": run_at_ms,
