@@ -381,6 +381,9 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParam
 	if len(ps) == 0 {
 		return nil, nil
 	}
+	if err := validateBatch(ps); err != nil {
+		return nil, err
+	}
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT sluice_enqueue_batch"); err != nil {
 		return nil, wrap("enqueue batch", err)
 	}
@@ -401,13 +404,11 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParam
 	return s.enqueueManyTx(ctx, tx, ps)
 }
 
+// enqueueManyTx inserts validated tasks in tx.
 func (s *Store) enqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParams) ([]int64, error) {
 	if hasUniqueKey(ps) {
 		rs, err := s.enqueueEach(ctx, tx, ps)
 		return enqueuedIDs(rs), err
-	}
-	if err := validateBatch(ps); err != nil {
-		return nil, err
 	}
 	stmts := map[int]*sql.Stmt{}
 	defer func() {
