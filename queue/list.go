@@ -64,16 +64,10 @@ func listQuery(p ListParams) (string, []any, error) {
 		args = append(args, p.Since.UnixMilli())
 	}
 	sel := "SELECT " + listColumns + " FROM tasks"
-	var q string
-	var qargs []any
-	switch states := uniqueStates(p.States); len(states) {
-	case 0:
-		q, qargs = sel, args
-		if len(where) > 0 {
-			q += " WHERE " + strings.Join(where, " AND ")
-		}
-	default:
+	q, qargs := sel+whereSQL(where), args
+	if states := uniqueStates(p.States); len(states) > 0 {
 		parts := make([]string, len(states))
+		qargs = nil
 		for i, st := range states {
 			if _, err := ParseState(string(st)); err != nil {
 				return "", nil, err
@@ -81,11 +75,11 @@ func listQuery(p ListParams) (string, []any, error) {
 			if st == Queued {
 				// Left to itself the planner walks the whole table in id
 				// order, hoping to meet queued tasks early.
-				parts[i] = sel + " INDEXED BY tasks_due WHERE " + strings.Join(append([]string{"state = 'queued'"}, where...), " AND ")
+				parts[i] = sel + " INDEXED BY tasks_due" + whereSQL(append([]string{"state = 'queued'"}, where...))
 				qargs = append(qargs, args...)
 				continue
 			}
-			parts[i] = sel + " WHERE " + strings.Join(append([]string{"state = ?"}, where...), " AND ")
+			parts[i] = sel + whereSQL(append([]string{"state = ?"}, where...))
 			qargs = append(append(qargs, string(st)), args...)
 		}
 		q = strings.Join(parts, " UNION ALL ")
@@ -99,6 +93,14 @@ func listQuery(p ListParams) (string, []any, error) {
 		qargs = append(qargs, p.Limit)
 	}
 	return q, qargs, nil
+}
+
+// whereSQL returns a WHERE clause joining conds with AND, or nothing.
+func whereSQL(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // uniqueStates returns states without repeats, in their first order.
