@@ -21,9 +21,10 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	tests := []planCase{
 		{"claim", claimAllSQL, []any{"w", 1, 1, 1, 10, 1}, want("INDEX tasks_due")},
 		{"claim by queue", claimQueuesSQL, []any{"w", 1, 1, 1, 10, 1, `["a"]`}, want("INDEX tasks_due")},
-		{"recover", recoverSQL, []any{1, 1, "x"}, want("USING INDEX tasks_state (state=?)")},
+		{"recover", recoverSQL, []any{1, 1, "x"}, want("INDEX tasks_state (state=? AND finished_at=? AND lease_until<?)")},
 		{"next schedule", nextScheduleSQL, nil, want("schedules_due")},
-		{"next wakeup", fmt.Sprintf(nextWakeupSQL, ""), nil, want("COVERING INDEX tasks_due (priority<?)")},
+		{"next wakeup", fmt.Sprintf(nextWakeupSQL, ""), nil, want("COVERING INDEX tasks_due (priority<?)",
+			"COVERING INDEX tasks_state (state=? AND finished_at=?)")},
 		{"remaining", fmt.Sprintf(remainingSQL, ""), []any{1, "w"}, want("INDEX tasks_due", "INDEX tasks_state (state=?)")},
 		{"remaining in queues", fmt.Sprintf(remainingSQL, remainingInQueues), []any{1, "w", `["a"]`},
 			want("INDEX tasks_due", "INDEX tasks_state (state=?)")},

@@ -292,6 +292,26 @@ func TestExpiredLeaseCountsAnAttempt(t *testing.T) {
 	}
 }
 
+// TestExpiredLeaseOfRowWithFinishTime checks that lease recovery, which
+// seeks running tasks without a finish time, also finds a task inserted
+// through SQL with one: the claim clears it.
+func TestExpiredLeaseOfRowWithFinishTime(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	res, err := s.DB().Write.Exec("INSERT INTO tasks (job, run_at, finished_at) VALUES ('odd', 0, 12345)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := res.LastInsertId()
+	if got := exchange(t, s, nil, params); len(got.Claimed) != 1 || got.Claimed[0].ID != id {
+		t.Fatalf("claimed %+v; want task %d", got.Claimed, id)
+	}
+	clk.Advance(time.Hour) // past the lease
+	if got := exchange(t, s, nil, params); got.Recovered != 1 || len(got.Claimed) != 1 {
+		t.Fatalf("recovered %d, claimed %d; want the task recovered and claimed again", got.Recovered, len(got.Claimed))
+	}
+}
+
 func TestPing(t *testing.T) {
 	s := mustStore(t, newClock())
 	if err := s.Ping(context.Background()); err != nil {
