@@ -205,7 +205,7 @@ UPDATE tasks SET
     history     = json_insert(history, '$[#]', json_object(
                       'attempt', attempt, 'outcome', 'lease_expired', 'started_at', started_at,
                       'duration_ms', ?1 - started_at, 'error', ?3))
-WHERE state = 'running' AND finished_at IS NULL AND lease_until <= ?1` // seeks tasks_state
+WHERE state = 'running' AND lease_until <= ?1` // seeks tasks_lease
 
 func recoverLeases(c *sqlitewal.Conn, now time.Time, defaultMax int) (int, error) {
 	st, err := c.Prepared(recoverSQL)
@@ -233,7 +233,6 @@ UPDATE tasks SET
     attempt     = attempt + 1,
     worker      = ?1,
     started_at  = ?2,
-    finished_at = NULL, -- so that lease recovery finds it (see recoverSQL)
     lease_until = ?2 + coalesce(timeout_ms, ?3) + ?4
 WHERE id IN (
     SELECT id FROM tasks INDEXED BY tasks_due

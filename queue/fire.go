@@ -228,7 +228,7 @@ WITH RECURSIVE p(pr) AS (
 SELECT min(v) FROM (
     SELECT (SELECT min(run_at) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority = p.pr %s) AS v
     FROM p WHERE p.pr IS NOT NULL
-    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running' AND finished_at IS NULL
+    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
     UNION ALL ` + nextScheduleSQL + `)`
 
 // NextWakeup returns the earliest time at which a run loop serving queues

@@ -43,16 +43,28 @@ var listColumns = strings.NewReplacer(
 	"payload,", "'' AS payload,", "result,", "NULL AS result,", "history", "'[]' AS history",
 ).Replace(taskColumns)
 
-// listQuery builds List's statement. Each state is read through its own
-// index, one SELECT per state joined with UNION ALL: SQLite uses the partial
-// indexes (tasks_due for queued tasks, tasks_state for the others) for one
-// state, never for "state IN (...)", and without them a listing of the few
-// failed tasks would read the whole history. The rows found are then sorted.
+// listQuery builds List's statement. With a limit, SQLite walks the table
+// newest first and stops once it has enough: quick for the states a listing
+// usually asks for (queued, running, recent failures), slower for a state
+// that is rare in a long history. Reading a state through its index instead
+// sorts every task of that state, far slower for a common one
+// (BENCHMARKS.md); "state IN (...)" keeps the planner off the indexes.
 func listQuery(p ListParams) (string, []any, error) {
 	var (
 		where []string
 		args  []any
 	)
+	if states := uniqueStates(p.States); len(states) > 0 {
+		ph := make([]string, len(states))
+		for i, st := range states {
+			if _, err := ParseState(string(st)); err != nil {
+				return "", nil, err
+			}
+			ph[i] = "?"
+			args = append(args, string(st))
+		}
+		where = append(where, "state IN ("+strings.Join(ph, ", ")+")")
+	}
 	for _, f := range []struct{ col, v string }{{"queue", p.Queue}, {"job", p.Job}, {"task_group", p.Group}} {
 		if f.v != "" {
 			where = append(where, f.col+" = ?")
@@ -63,36 +75,12 @@ func listQuery(p ListParams) (string, []any, error) {
 		where = append(where, "coalesce(finished_at, started_at, created_at) >= ?")
 		args = append(args, p.Since.UnixMilli())
 	}
-	sel := "SELECT " + listColumns + " FROM tasks"
-	q, qargs := sel+whereSQL(where), args
-	if states := uniqueStates(p.States); len(states) > 0 {
-		parts := make([]string, len(states))
-		qargs = nil
-		for i, st := range states {
-			if _, err := ParseState(string(st)); err != nil {
-				return "", nil, err
-			}
-			if st == Queued {
-				// Left to itself the planner walks the whole table in id
-				// order, hoping to meet queued tasks early.
-				parts[i] = sel + " INDEXED BY tasks_due" + whereSQL(append([]string{"state = 'queued'"}, where...))
-				qargs = append(qargs, args...)
-				continue
-			}
-			parts[i] = sel + whereSQL(append([]string{"state = ?"}, where...))
-			qargs = append(append(qargs, string(st)), args...)
-		}
-		q = strings.Join(parts, " UNION ALL ")
-		if len(parts) > 1 {
-			q = "SELECT * FROM (" + q + ")"
-		}
-	}
-	q += " ORDER BY id DESC"
+	q := "SELECT " + listColumns + " FROM tasks" + whereSQL(where) + " ORDER BY id DESC"
 	if p.Limit > 0 {
 		q += " LIMIT ?"
-		qargs = append(qargs, p.Limit)
+		args = append(args, p.Limit)
 	}
-	return q, qargs, nil
+	return q, args, nil
 }
 
 // whereSQL returns a WHERE clause joining conds with AND, or nothing.

@@ -56,16 +56,24 @@ func TestUpgradeFromVersion4(t *testing.T) {
 			t.Errorf("%s = %d; want %d (all counts: %v)", st, counts[st], n, counts)
 		}
 	}
-	// tasks_state became partial, and holds the four states that are not queued.
-	var partial bool
-	if err := s.DB().Read.QueryRow("SELECT partial FROM pragma_index_list('tasks') WHERE name = 'tasks_state'").Scan(&partial); err != nil || !partial {
-		t.Fatalf("tasks_state partial = %v, %v; want a partial index", partial, err)
-	}
-	var indexed int
-	if err := s.DB().Read.QueryRow("SELECT count(*) FROM tasks INDEXED BY tasks_state WHERE state = 'running' OR state = 'succeeded' OR state = 'failed' OR state = 'cancelled'").Scan(&indexed); err != nil {
-		t.Fatal(err)
-	}
-	if indexed != 4 {
-		t.Errorf("tasks_state holds %d tasks; want 4", indexed)
+	// tasks_state became partial over finished tasks, tasks_lease over running ones.
+	for index, want := range map[string]struct {
+		where string
+		n     int
+	}{
+		"tasks_state": {"state = 'succeeded' OR state = 'failed' OR state = 'cancelled'", 3},
+		"tasks_lease": {"state = 'running'", 1},
+	} {
+		var partial bool
+		if err := s.DB().Read.QueryRow("SELECT partial FROM pragma_index_list('tasks') WHERE name = ?", index).Scan(&partial); err != nil || !partial {
+			t.Fatalf("%s partial = %v, %v; want a partial index", index, partial, err)
+		}
+		var n int
+		if err := s.DB().Read.QueryRow("SELECT count(*) FROM tasks INDEXED BY " + index + " WHERE " + want.where).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != want.n {
+			t.Errorf("%s holds %d tasks; want %d", index, n, want.n)
+		}
 	}
 }

@@ -103,11 +103,14 @@ func (s *Store) Get(ctx context.Context, id int64) (Task, error) {
 	return t, wrap(fmt.Sprintf("get task %d", id), err)
 }
 
-// countsSQL counts tasks by state through the two indexes that hold them:
-// tasks_due the queued ones, tasks_state the others.
+// countsSQL counts tasks by state through the indexes that hold them:
+// tasks_due the queued ones, tasks_lease the running ones, tasks_state the
+// finished ones.
 const countsSQL = `SELECT 'queued', count(*) FROM tasks WHERE state = 'queued'
 UNION ALL
-SELECT state, count(*) FROM tasks WHERE ` + indexedStates + ` GROUP BY state`
+SELECT 'running', count(*) FROM tasks WHERE state = 'running'
+UNION ALL
+SELECT state, count(*) FROM tasks WHERE ` + finishedStates + ` GROUP BY state`
 
 // Counts returns how many tasks are in each state; every state is present.
 func (s *Store) Counts(ctx context.Context) (map[State]int, error) {

@@ -17,7 +17,7 @@ type QueueStats struct {
 }
 
 // statsSQL reads only unfinished rows, queued ones through tasks_due and
-// running ones through tasks_state, so its cost follows the backlog, not the
+// running ones through tasks_lease, so its cost follows the backlog, not the
 // finished history.
 const statsSQL = `
 SELECT queue, sum(due), sum(later), sum(running), coalesce(min(run_at) FILTER (WHERE due), 0)
