@@ -3,7 +3,9 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,15 +229,13 @@ func TestEnqueueManyTxFailsMidBatch(t *testing.T) {
 	}
 }
 
-// TestEnqueueManyCancelledMidBatch cancels the context while the batch's
-// second statement runs: nothing is stored and the writer is free.
-func TestEnqueueManyCancelledMidBatch(t *testing.T) {
-	clk := newClock()
-	s := mustStore(t, clk)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// cancelAtJob makes the insert of the task with this job call cancel, in
+// the middle of a batch's second statement. The trigger calls a function
+// only the writer connection has: drop it before another connection writes.
+func cancelAtJob(t *testing.T, s *queue.Store, job string, cancel context.CancelFunc) {
+	t.Helper()
 	err := s.DB().Raw(context.Background(), func(c *sqlitewal.Conn) error {
-		return c.CreateFunction("cancel_batch", 0, 0, func(fc sqlite3.Context, _ ...sqlite3.Value) {
+		return c.CreateFunction("cancel_batch", 0, sqlite3.INNOCUOUS, func(fc sqlite3.Context, _ ...sqlite3.Value) {
 			cancel()
 			fc.ResultInt(0)
 		})
@@ -243,22 +243,81 @@ func TestEnqueueManyCancelledMidBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB().Write.Exec(`CREATE TRIGGER cancel_at AFTER INSERT ON tasks WHEN NEW.job = 'job130'
-		BEGIN SELECT cancel_batch(); END`); err != nil {
+	if _, err := s.DB().Write.Exec(fmt.Sprintf(`CREATE TRIGGER cancel_at AFTER INSERT ON tasks WHEN NEW.job = '%s'
+		BEGIN SELECT cancel_batch(); END`, job)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func dropCancelTrigger(t *testing.T, s *queue.Store) {
+	t.Helper()
+	if _, err := s.DB().Write.Exec("DROP TRIGGER cancel_at"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEnqueueManyCancelledMidBatch cancels the context while the batch's
+// second statement runs: nothing is stored and the writer is free.
+func TestEnqueueManyCancelledMidBatch(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelAtJob(t, s, "job130", cancel)
 	if _, err := s.EnqueueMany(ctx, batchOf(300, clk.Now())); err == nil {
 		t.Fatal("EnqueueMany succeeded though its context was cancelled mid-batch")
 	}
 	if n := countTasks(t, s); n != 0 {
 		t.Errorf("%d tasks stored; want none", n)
 	}
-	// The trigger calls a function only the writer connection has.
-	if _, err := s.DB().Write.Exec("DROP TRIGGER cancel_at"); err != nil {
-		t.Fatal(err)
-	}
+	dropCancelTrigger(t, s)
 	checkWriterFree(t, s)
 	if _, err := s.EnqueueMany(context.Background(), batchOf(3, clk.Now())); err != nil {
 		t.Fatalf("the store cannot enqueue after a cancelled batch: %v", err)
+	}
+}
+
+// TestEnqueueManyTxCancelledMidBatch cancels the context while a batch in
+// the caller's transaction runs. SQLite rolls back a whole transaction when
+// a statement in it is interrupted; the batch must go, the caller's own work
+// must stay.
+func TestEnqueueManyTxCancelledMidBatch(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelAtJob(t, s, "job130", cancel)
+	tx, err := s.DB().Write.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := s.EnqueueTx(context.Background(), tx, queue.EnqueueParams{Job: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := s.EnqueueManyTx(ctx, tx, batchOf(300, clk.Now())); !errors.Is(err, context.Canceled) || ids != nil {
+		t.Fatalf("EnqueueManyTx = %d ids, %v; want none and context.Canceled", len(ids), err)
+	}
+	if _, err := s.EnqueueTx(context.Background(), tx, queue.EnqueueParams{Job: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("the caller's transaction broke: %v", err)
+	}
+	var jobs []string
+	rows, err := s.DB().Read.Query("SELECT job FROM tasks ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var j string
+		if err := rows.Scan(&j); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	if !slices.Equal(jobs, []string{"kept", "after"}) {
+		t.Errorf("stored %d tasks %.5v; want [kept after]", len(jobs), jobs)
 	}
 }

@@ -20,11 +20,13 @@ const DefaultQueue = "default"
 // ErrInvalid is wrapped by every error about bad enqueue parameters.
 var ErrInvalid = errors.New("invalid task")
 
-// MaxPayload caps a task's payload, as jobs.MaxResult caps a result.
-// Payloads pass through SQLite's heap, which the driver caps at 256 MiB per
-// connection, a whole claim's worth at a time: large data belongs elsewhere
-// (a file, a table), with a reference to it in the payload.
-const MaxPayload = 1 << 20
+// MaxPayload caps a task's payload (256 KiB, as Amazon SQS long did).
+// A claim holds every claimed payload in SQLite's heap at once, which the
+// driver caps at 256 MiB per connection: up to worker.DefaultPrefetch plus
+// the workers' tasks, with SQLite's own copies, must fit (claims of ~110
+// one-MiB payloads ran out of memory). Large data belongs elsewhere (a file,
+// a table), with a reference to it in the payload.
+const MaxPayload = 256 << 10
 
 // EnqueueParams describes a task to add. Only Job is required.
 type EnqueueParams struct {
@@ -377,37 +379,41 @@ func (s *Store) EnqueueMany(ctx context.Context, ps []EnqueueParams) ([]int64, e
 // EnqueueManyTx is like EnqueueMany, but within an existing transaction.
 // Either all tasks are added or none: the batch runs under a savepoint, so
 // when it fails the caller's transaction is as it was before the call.
-func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParams) (ids []int64, err error) {
+func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParams) ([]int64, error) {
 	if len(ps) == 0 {
 		return nil, nil
 	}
 	if err := validateBatch(ps); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT sluice_enqueue_batch"); err != nil {
+	// The statements run without ctx's cancellation: SQLite rolls back the
+	// whole transaction, the caller's work included, when a statement in it
+	// is interrupted. ctx is checked between statements instead.
+	run := context.WithoutCancel(ctx)
+	if _, err := tx.ExecContext(run, "SAVEPOINT sluice_enqueue_batch"); err != nil {
 		return nil, wrap("enqueue batch", err)
 	}
-	defer func() {
-		if err == nil {
-			_, err = tx.ExecContext(ctx, "RELEASE sluice_enqueue_batch")
-			err = wrap("enqueue batch", err)
-			return
+	ids, err := s.enqueueManyTx(ctx, run, tx, ps)
+	if err == nil {
+		if _, err = tx.ExecContext(run, "RELEASE sluice_enqueue_batch"); err == nil {
+			s.notify()
+			return ids, nil
 		}
-		// Undo the statements that ran, even when ctx ended; keep the transaction.
-		for _, q := range []string{"ROLLBACK TO sluice_enqueue_batch", "RELEASE sluice_enqueue_batch"} {
-			if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), q); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-				err = errors.Join(err, fmt.Errorf("enqueue batch: undo: %w", rerr))
-				return
-			}
+		err = wrap("enqueue batch", err)
+	}
+	for _, q := range []string{"ROLLBACK TO sluice_enqueue_batch", "RELEASE sluice_enqueue_batch"} {
+		if _, rerr := tx.ExecContext(run, q); rerr != nil {
+			return nil, errors.Join(err, fmt.Errorf("enqueue batch: undo: %w", rerr))
 		}
-	}()
-	return s.enqueueManyTx(ctx, tx, ps)
+	}
+	return nil, err
 }
 
-// enqueueManyTx inserts validated tasks in tx.
-func (s *Store) enqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParams) ([]int64, error) {
+// enqueueManyTx inserts validated tasks in tx, running its statements with
+// run and stopping between them when ctx ends.
+func (s *Store) enqueueManyTx(ctx, run context.Context, tx *sql.Tx, ps []EnqueueParams) ([]int64, error) {
 	if hasUniqueKey(ps) {
-		rs, err := s.enqueueEach(ctx, tx, ps)
+		rs, err := s.enqueueEach(ctx, run, tx, ps)
 		return enqueuedIDs(rs), err
 	}
 	stmts := map[int]*sql.Stmt{}
@@ -417,15 +423,18 @@ func (s *Store) enqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParam
 		}
 	}()
 	ids, err := insertBatches(s.now().UnixMilli(), ps, func(n int, args []any) (int64, int64, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
 		st := stmts[n]
 		if st == nil {
 			var err error
-			if st, err = tx.PrepareContext(ctx, batchInsertSQL(n)); err != nil {
+			if st, err = tx.PrepareContext(run, batchInsertSQL(n)); err != nil {
 				return 0, 0, err
 			}
 			stmts[n] = st
 		}
-		res, err := st.ExecContext(ctx, args...)
+		res, err := st.ExecContext(run, args...)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -436,11 +445,7 @@ func (s *Store) enqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParam
 		added, err := res.RowsAffected()
 		return last, added, err
 	})
-	if err != nil {
-		return nil, wrap("enqueue batch", err)
-	}
-	s.notify()
-	return ids, nil
+	return ids, wrap("enqueue batch", err)
 }
 
 // enqueuedIDs returns the ids of rs, or nil when rs is.
@@ -463,7 +468,7 @@ func (s *Store) EnqueueManyUnique(ctx context.Context, ps []EnqueueParams) ([]En
 		return nil, wrap("enqueue batch", err)
 	}
 	defer tx.Rollback()
-	rs, err := s.enqueueEach(ctx, tx, ps)
+	rs, err := s.enqueueEach(ctx, ctx, tx, ps)
 	if err != nil {
 		return nil, err
 	}
@@ -481,13 +486,17 @@ func hasUniqueKey(ps []EnqueueParams) bool {
 
 // enqueueEach inserts tasks one statement each, which a batch with unique
 // keys needs: a single INSERT ... SELECT cannot say which rows it skipped.
-func (s *Store) enqueueEach(ctx context.Context, tx *sql.Tx, ps []EnqueueParams) ([]Enqueued, error) {
+// The statements run with run; ctx ending stops the loop between them.
+func (s *Store) enqueueEach(ctx, run context.Context, tx *sql.Tx, ps []EnqueueParams) ([]Enqueued, error) {
 	if err := validateBatch(ps); err != nil {
 		return nil, err
 	}
 	rs := make([]Enqueued, len(ps))
 	for i, p := range ps {
-		r, err := s.enqueue(ctx, tx, p)
+		if err := ctx.Err(); err != nil {
+			return nil, wrap("enqueue batch", err)
+		}
+		r, err := s.enqueue(run, tx, p)
 		if err != nil {
 			return nil, fmt.Errorf("enqueue batch: task %d: %w", i, err)
 		}
