@@ -176,7 +176,7 @@ func TestPythonClient(t *testing.T) {
 	t.Run("the client refuses bad options", func(t *testing.T) {
 		want := []string{"job name is empty", "priority -1 must be an int >= 0", "timeout 0 must be at least a millisecond",
 			"run_at must be a timezone-aware datetime", "run_at and delay cannot be used together",
-			"payload is 1048578 bytes, over the limit of 1048576"}
+			"payload is 262146 bytes, over the limit of 262144"}
 		for i, w := range want {
 			if i >= len(enq.Errors) || enq.Errors[i] == nil || !strings.Contains(*enq.Errors[i], w) {
 				t.Errorf("case %d: error %v; want %q", i, enq.Errors, w)

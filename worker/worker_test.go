@@ -172,9 +172,10 @@ func TestBadTasksFailClearly(t *testing.T) {
 	badJSON, _ := res.LastInsertId()
 	res, _ = e.store.DB().Write.Exec(`INSERT INTO tasks (job, priority, run_at) VALUES ('echo_test', -5, 0)`)
 	negative, _ := res.LastInsertId()
-	// A JSON string of 1,048,580 bytes: over queue.MaxPayload.
+	// A JSON string of 262,148 bytes, over queue.MaxPayload, for a job this
+	// worker does not know: the size fails it at once, it is not retried.
 	res, _ = e.store.DB().Write.Exec(`INSERT INTO tasks (job, payload, run_at)
-		VALUES ('echo_test', '"' || replace(hex(zeroblob(524289)), '0', 'x') || '"', 0)`)
+		VALUES ('no_such_job', '"' || replace(hex(zeroblob(131073)), '0', 'x') || '"', 0)`)
 	huge, _ := res.LastInsertId()
 	good := e.enqueue(t, queue.EnqueueParams{Job: "echo_test"})
 
@@ -186,7 +187,7 @@ func TestBadTasksFailClearly(t *testing.T) {
 		unknown:  `unknown job "no_such_job" (registered: echo_test)`,
 		badJSON:  "payload is not valid JSON",
 		negative: "priority -5 is negative",
-		huge:     fmt.Sprintf("payload is 1048580 bytes, over the limit of %d", queue.MaxPayload),
+		huge:     fmt.Sprintf("payload is 262148 bytes, over the limit of %d", queue.MaxPayload),
 	} {
 		if got := e.get(t, id); got.State != queue.Failed || !strings.Contains(got.Error, want) {
 			t.Errorf("task %d: %s %q; want failed with %q", id, got.State, got.Error, want)
@@ -311,5 +312,29 @@ func TestDrainDeadlineStopsClaiming(t *testing.T) {
 	counts, _ := e.store.Counts(context.Background())
 	if counts[queue.Running] != 0 || counts[queue.Queued] != n-sum.Ran || counts[queue.Succeeded] != sum.Ran {
 		t.Errorf("counts %v after running %d; want nothing left running and the rest queued", counts, sum.Ran)
+	}
+}
+
+// TestClaimsOfLargestPayloadsFit drains tasks whose payloads all have the
+// largest size allowed, with a fast handler, so that claims grow to the
+// prefetch cap: a whole claim's payloads must fit in SQLite's heap (the
+// driver panics when they do not).
+func TestClaimsOfLargestPayloadsFit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes ~80 MiB")
+	}
+	e := newEnv(t)
+	e.jobs.Register("noop", func(context.Context, json.RawMessage) ([]byte, error) { return nil, nil })
+	payload := json.RawMessage(`"` + strings.Repeat("x", queue.MaxPayload-2) + `"`)
+	const n = 300 // more than the prefetch cap plus the workers
+	ps := make([]queue.EnqueueParams, n)
+	for i := range ps {
+		ps[i] = queue.EnqueueParams{Job: "noop", Payload: payload}
+	}
+	if _, err := e.store.EnqueueMany(context.Background(), ps); err != nil {
+		t.Fatal(err)
+	}
+	if sum := e.drain(t, worker.DrainOpts{}); sum.Succeeded != n {
+		t.Fatalf("summary %+v; want %d succeeded", sum, n)
 	}
 }

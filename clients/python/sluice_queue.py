@@ -124,7 +124,7 @@ def connect(path):
 
 # The worker fails a task whose payload is larger, without running it
 # (queue.MaxPayload in the Go code).
-MAX_PAYLOAD = 1 << 20
+MAX_PAYLOAD = 256 << 10
 
 
 def enqueue(
