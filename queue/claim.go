@@ -236,16 +236,16 @@ UPDATE tasks SET
     lease_until = ?2 + coalesce(timeout_ms, ?3) + ?4
 WHERE id IN (
     SELECT id FROM tasks INDEXED BY tasks_due
-    WHERE state = 'queued' AND run_at <= ?2 %s
+    WHERE state = 'queued' AND run_at <= ?2 %[1]s
     ORDER BY priority DESC, run_at, id
     LIMIT ?5 + 0)
-RETURNING id, job, payload, queue, priority, attempt, coalesce(max_attempts, ?6),
-          coalesce(timeout_ms, ?3), task_group, run_at, created_at, lease_until,
-          coalesce(schedule_id, 0), coalesce(scheduled_for, 0)`
+RETURNING id, job, CASE WHEN octet_length(payload) <= %[2]d THEN payload END, queue, priority, attempt,
+          coalesce(max_attempts, ?6), coalesce(timeout_ms, ?3), task_group, run_at, created_at, lease_until,
+          coalesce(schedule_id, 0), coalesce(scheduled_for, 0), octet_length(payload)`
 
 var (
-	claimAllSQL    = fmt.Sprintf(claimSQL, "")
-	claimQueuesSQL = fmt.Sprintf(claimSQL, "AND queue IN (SELECT value FROM json_each(?7))")
+	claimAllSQL    = fmt.Sprintf(claimSQL, "", MaxPayload)
+	claimQueuesSQL = fmt.Sprintf(claimSQL, "AND queue IN (SELECT value FROM json_each(?7))", MaxPayload)
 )
 
 func claim(c *sqlitewal.Conn, now time.Time, p ClaimParams) ([]Task, error) {
@@ -284,7 +284,11 @@ func claim(c *sqlitewal.Conn, now time.Time, p ClaimParams) ([]Task, error) {
 			Worker:       p.Worker,
 			ScheduleID:   st.ColumnInt64(12),
 			ScheduledFor: fromMS(st.ColumnInt64(13)),
+			PayloadBytes: st.ColumnInt(14),
 		})
+		if t := &tasks[len(tasks)-1]; t.PayloadBytes > MaxPayload {
+			t.Payload = nil // left out by the claim (see Task.PayloadBytes)
+		}
 	}
 	// Err first: a Step refused because ctx ended (INTERRUPT) never reached
 	// SQLite, so Reset, which returns SQLite's error, does not report it.

@@ -312,6 +312,42 @@ func TestExpiredLeaseOfRowWithFinishTime(t *testing.T) {
 	}
 }
 
+// TestClaimLeavesOutOversizePayloads checks that a claim does not load a
+// payload over MaxPayload (an SQL insert can store one) but says its size,
+// and that other tasks come with theirs.
+func TestClaimLeavesOutOversizePayloads(t *testing.T) {
+	s := mustStore(t, newClock())
+	ctx := context.Background()
+	small := mustEnqueue(t, s, queue.EnqueueParams{Job: "small", Payload: []byte(`{"n":1}`)})
+	res, err := s.DB().Write.Exec(`INSERT INTO tasks (job, payload, run_at)
+		VALUES ('big', '"' || replace(hex(zeroblob(1048576)), '0', 'x') || '"', 0)`) // 2 MiB + 2
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, _ := res.LastInsertId()
+	got := exchange(t, s, nil, params)
+	sizes := map[int64]int{}
+	for _, task := range got.Claimed {
+		sizes[task.ID] = task.PayloadBytes
+		switch task.ID {
+		case small:
+			if string(task.Payload) != `{"n":1}` {
+				t.Errorf("small task's payload = %q", task.Payload)
+			}
+		case big:
+			if task.Payload != nil {
+				t.Errorf("big task came with %d bytes of payload; want none", len(task.Payload))
+			}
+		}
+	}
+	if sizes[small] != 7 || sizes[big] != 2<<20+2 {
+		t.Errorf("payload sizes = %v; want %d: 7, %d: %d", sizes, small, big, 2<<20+2)
+	}
+	if task, err := s.Get(ctx, big); err != nil || task.PayloadBytes != 2<<20+2 || len(task.Payload) != 2<<20+2 {
+		t.Errorf("Get(big) = %d payload bytes (PayloadBytes %d), %v; want the whole payload", len(task.Payload), task.PayloadBytes, err)
+	}
+}
+
 func TestPing(t *testing.T) {
 	s := mustStore(t, newClock())
 	if err := s.Ping(context.Background()); err != nil {

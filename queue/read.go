@@ -27,7 +27,7 @@ const taskColumns = `id, job, payload, queue, priority, state, attempt, coalesce
     coalesce(timeout_ms, 0), coalesce(task_group, ''), run_at, created_at, coalesce(started_at, 0),
     coalesce(finished_at, 0), coalesce(lease_until, 0), coalesce(worker, ''), coalesce(duration_ms, 0),
     result, coalesce(error, ''), history, coalesce(unique_key, ''),
-    coalesce(schedule_id, 0), coalesce(scheduled_for, 0)`
+    coalesce(schedule_id, 0), coalesce(scheduled_for, 0), octet_length(payload)`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -43,7 +43,7 @@ func scanTask(row scanner) (Task, error) {
 	err := row.Scan(&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &state, &t.Attempt, &t.MaxAttempts,
 		&timeoutMS, &t.Group, &runAt, &created, &started, &finish, &lease, &t.Worker, &duration,
 		&result, &t.Error, &history, &t.UniqueKey,
-		&t.ScheduleID, &scheduledFor)
+		&t.ScheduleID, &scheduledFor, &t.PayloadBytes)
 	if err != nil {
 		return t, err
 	}

@@ -35,27 +35,32 @@ func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cance
 
 // Task is one queued run of a job with its payload.
 type Task struct {
-	ID          int64
-	Job         string
-	Payload     json.RawMessage // as stored; may be invalid JSON if inserted through SQL
-	Queue       string
-	Priority    int
-	State       State
-	Attempt     int // attempts started so far, including a running one
-	MaxAttempts int // 0 in a stored row means "the worker's default"
-	Timeout     time.Duration
-	Group       string
-	UniqueKey   string // see EnqueueParams.UniqueKey
-	RunAt       time.Time
-	CreatedAt   time.Time
-	StartedAt   time.Time
-	FinishedAt  time.Time
-	LeaseUntil  time.Time
-	Worker      string
-	Duration    time.Duration // of the latest attempt
-	Result      []byte
-	Error       string
-	History     []Attempt
+	ID      int64
+	Job     string
+	Payload json.RawMessage // as stored; may be invalid JSON if inserted through SQL
+	// PayloadBytes is the stored payload's size. A claimed task whose
+	// payload is over MaxPayload (only an SQL insert can store one) comes
+	// without it: a claim holds its payloads in SQLite's heap, which a batch
+	// of such payloads would exhaust. The worker fails such a task.
+	PayloadBytes int
+	Queue        string
+	Priority     int
+	State        State
+	Attempt      int // attempts started so far, including a running one
+	MaxAttempts  int // 0 in a stored row means "the worker's default"
+	Timeout      time.Duration
+	Group        string
+	UniqueKey    string // see EnqueueParams.UniqueKey
+	RunAt        time.Time
+	CreatedAt    time.Time
+	StartedAt    time.Time
+	FinishedAt   time.Time
+	LeaseUntil   time.Time
+	Worker       string
+	Duration     time.Duration // of the latest attempt
+	Result       []byte
+	Error        string
+	History      []Attempt
 	// ScheduleID is the schedule that made the task; 0 for other tasks.
 	ScheduleID int64
 	// ScheduledFor is the due time the task stands for when a schedule made

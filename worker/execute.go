@@ -130,8 +130,8 @@ const (
 // watchdog reports the attempt through handoff and call returns handedOff
 // once the handler finally does, discarding what it returned.
 func (w *Worker) call(ctx context.Context, t queue.Task, active *running, handoff func(error)) (out []byte, err error, handedOff bool) {
-	if len(t.Payload) > queue.MaxPayload { // inserted through SQL, which skips Enqueue's checks
-		return nil, jobs.Permanent(fmt.Errorf("payload is %d bytes, over the limit of %d", len(t.Payload), queue.MaxPayload)), false
+	if t.PayloadBytes > queue.MaxPayload { // inserted through SQL, which skips Enqueue's checks
+		return nil, jobs.Permanent(fmt.Errorf("payload is %d bytes, over the limit of %d", t.PayloadBytes, queue.MaxPayload)), false
 	}
 	job, err := w.jobs.Lookup(t.Job)
 	if err != nil {
