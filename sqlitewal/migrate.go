@@ -52,11 +52,7 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 // migrate applies every migration above the database's user_version, each in
 // its own BEGIN IMMEDIATE transaction. The version is read again inside the
 // transaction, so processes opening a new file at once apply each step once.
-func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
-	ms, err := loadMigrations(fsys)
-	if err != nil {
-		return err
-	}
+func migrate(ctx context.Context, db *sql.DB, ms []migration) error {
 	latest := 0
 	if len(ms) > 0 {
 		latest = ms[len(ms)-1].version

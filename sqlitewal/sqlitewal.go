@@ -24,13 +24,20 @@ import (
 const (
 	DefaultBusyTimeout = 5 * time.Second
 	DefaultReaders     = 4
+	// DefaultJournalSizeLimit is the size the WAL is cut back to each time
+	// a checkpoint lets it start over. A little above the 4 MiB that SQLite's
+	// automatic checkpoint lets it reach, so a busy queue does not regrow it
+	// every time, yet a WAL that swelled (a large batch, a disk that filled
+	// up) gives its space back at the next checkpoint.
+	DefaultJournalSizeLimit = 8 << 20
 )
 
 // ErrNotDatabase is returned for a file that exists but is not a SQLite database.
 // Such a file is never written to.
 var ErrNotDatabase = errors.New("not a SQLite database")
 
-// ErrTooNew is returned when the database was migrated by a newer binary than this one.
+// ErrTooNew is returned when the database was migrated by a newer binary than
+// this one. The file is left unchanged.
 var ErrTooNew = errors.New("database schema is newer than this binary")
 
 // Options tunes Open. The zero value is usable.
@@ -44,6 +51,29 @@ type Options struct {
 	// Each file with a number above the database's user_version is applied in
 	// its own write transaction, in order, and user_version is set to its number.
 	Migrations fs.FS
+	// ApplicationID marks the files this application owns (PRAGMA
+	// application_id), written to every file it creates. An existing file is
+	// used only when it carries this id, or is empty, or holds nothing but
+	// the tables the Migrations create (a file made before the id was set);
+	// any other file is refused with ErrForeign before anything is written.
+	// Zero turns the check off.
+	ApplicationID int32
+	// Shared lets the migrations add their tables to another application's
+	// database (a web framework's, so that it can enqueue in the same
+	// transaction as its own writes). Tables named like the migrations' own
+	// are still refused, and the file's application_id is left alone.
+	Shared bool
+	// ReadOnly opens an existing database without creating, migrating or
+	// changing it: a missing file is an error naming the path (and no folder
+	// is created), and a schema older than Migrations is ErrNotMigrated.
+	ReadOnly bool
+	// AllowNetworkFS accepts a file on a network or FUSE filesystem, which
+	// Open otherwise refuses with ErrNetworkFS: only safe when one machine,
+	// and one kernel, ever opens it.
+	AllowNetworkFS bool
+	// JournalSizeLimit is the size the WAL is cut back to after a checkpoint.
+	// Default DefaultJournalSizeLimit.
+	JournalSizeLimit int64
 }
 
 // DB is an open SQLite database in WAL mode.
@@ -66,9 +96,12 @@ var sqliteHeader = []byte("SQLite format 3\x00")
 // Open opens (creating if needed) the SQLite database at path, switches it to WAL
 // mode, verifies the pragmas took effect and applies pending migrations.
 //
-// A missing folder is created with mode 0700 and a new file with mode 0600.
-// A file that exists but is not a SQLite database is refused with ErrNotDatabase
-// and left byte-for-byte unchanged.
+// A missing folder is created with mode 0700 and a new file with mode 0600;
+// the -wal and -shm files get the database file's mode. Everything that can
+// refuse a file is checked before the first write, so a refused file is
+// left byte-for-byte unchanged: one that is not a SQLite database
+// (ErrNotDatabase), another application's (ErrForeign), one from a newer
+// binary (ErrTooNew), one on a network filesystem (ErrNetworkFS).
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open database: empty path")
@@ -79,16 +112,24 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.Readers <= 0 {
 		opts.Readers = DefaultReaders
 	}
+	if opts.JournalSizeLimit <= 0 {
+		opts.JournalSizeLimit = DefaultJournalSizeLimit
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	if err := prepareFile(abs); err != nil {
+	ms, err := loadMigrations(opts.Migrations)
+	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	claim, err := opts.prepare(ctx, abs, ms)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, describe(err))
 	}
 
 	db := &DB{Path: abs}
-	db.Write, err = sql.Open("sqlite3", dsn(abs, opts.BusyTimeout, false))
+	db.Write, err = sql.Open("sqlite3", dsn(abs, opts, opts.ReadOnly))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -97,7 +138,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.Write.SetConnMaxLifetime(0)
 	db.Write.SetConnMaxIdleTime(0)
 
-	db.Read, err = sql.Open("sqlite3", dsn(abs, opts.BusyTimeout, true))
+	db.Read, err = sql.Open("sqlite3", dsn(abs, opts, true))
 	if err != nil {
 		db.Write.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -106,7 +147,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.Read.SetMaxIdleConns(opts.Readers)
 	db.Read.SetConnMaxIdleTime(time.Minute)
 
-	if err := db.init(ctx, opts.Migrations); err != nil {
+	if err := db.init(ctx, opts, ms, claim); err != nil {
 		db.Read.Close()
 		db.Write.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, describe(err))
@@ -114,11 +155,66 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// prepare checks everything that can refuse the file before anything is
+// written, then creates the folder and file when missing and the -wal and
+// -shm files with the file's mode. It reports whether the file is to be
+// claimed (given the ApplicationID).
+func (o Options) prepare(ctx context.Context, path string, ms []migration) (claim bool, err error) {
+	if !o.AllowNetworkFS {
+		if err := checkLocalFS(path); err != nil {
+			return false, err
+		}
+	}
+	size, err := fileSize(path)
+	if errors.Is(err, syscall.ENOTDIR) { // a file where a folder should be: creating the folder says so
+		err = fs.ErrNotExist
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && o.ReadOnly:
+		return false, missing(path)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := createFile(path); err != nil {
+			return false, err
+		}
+	case err != nil:
+		return false, err
+	}
+	if err := checkExisting(path); err != nil {
+		return false, err
+	}
+	latest := 0
+	if len(ms) > 0 {
+		latest = ms[len(ms)-1].version
+	}
+	fi := fileInfo{}
+	if size > 0 {
+		if fi, err = inspect(ctx, path, o.BusyTimeout); err != nil {
+			return false, err
+		}
+	}
+	if claim, err = o.check(fi, ownTables(ms), latest); err != nil {
+		return false, err
+	}
+	return claim, prepareSidecars(path)
+}
+
+// fileSize returns the size of the file at path.
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%w: not a regular file", ErrNotDatabase)
+	}
+	return fi.Size(), nil
+}
+
 // dsn builds the connection string. busy_timeout must come first: the driver
 // applies pragmas in order, and any _pragma disables its own default timeout.
-func dsn(path string, busy time.Duration, readOnly bool) string {
+func dsn(path string, opts Options, readOnly bool) string {
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(wal)")
 	q.Add("_pragma", "synchronous(normal)")
 	q.Add("_pragma", "foreign_keys(on)")
@@ -131,31 +227,37 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		// spills it to a new temporary file, created and deleted every time.
 		// In memory it costs a copy of the pages the statement touches.
 		q.Add("_pragma", "temp_store(memory)")
+		// Without a limit the WAL keeps its largest size for ever: after a
+		// disk filled up, freeing space would not be enough to run again.
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", opts.JournalSizeLimit))
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}
 	return u.String()
 }
 
-// prepareFile makes sure the folder exists and is writable, creates a new
-// database file with mode 0600, and refuses an existing file that is not SQLite.
-func prepareFile(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// createFile creates the folder (0700) and a new, empty database file (0600).
+func createFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create folder: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	switch {
-	case err == nil:
-		return f.Close() // an empty file is a valid empty database
-	case !errors.Is(err, fs.ErrExist):
+	if err != nil && !errors.Is(err, fs.ErrExist) { // another process may have just made it
 		return fmt.Errorf("create file: %w", err)
 	}
-	// SQLite needs to create the -wal and -shm files beside the database.
-	if err := checkWritableDir(dir); err != nil {
+	if err == nil {
+		return f.Close() // an empty file is a valid empty database
+	}
+	return nil
+}
+
+// checkExisting refuses a file that is not SQLite, and a folder where
+// SQLite could not create its -wal and -shm files.
+func checkExisting(path string) error {
+	if err := checkWritableDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	f, err = os.Open(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
@@ -183,8 +285,9 @@ func checkWritableDir(dir string) error {
 	return os.Remove(name)
 }
 
-// init verifies the pragmas on both pools and migrates the schema.
-func (db *DB) init(ctx context.Context, migrations fs.FS) error {
+// init verifies the pragmas on both pools, claims the file when it is
+// new, and migrates the schema (unless ReadOnly).
+func (db *DB) init(ctx context.Context, opts Options, ms []migration, claim bool) error {
 	var mode string
 	if err := db.Write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return fmt.Errorf("read journal_mode: %w", err)
@@ -199,14 +302,23 @@ func (db *DB) init(ctx context.Context, migrations fs.FS) error {
 	if busy <= 0 {
 		return fmt.Errorf("busy_timeout is %d, want > 0", busy)
 	}
-	var temp int
-	if err := db.Write.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp); err != nil {
-		return fmt.Errorf("read temp_store: %w", err)
+	if !opts.ReadOnly {
+		if err := db.checkWriter(ctx, opts); err != nil {
+			return err
+		}
 	}
-	if temp != 2 { // MEMORY
-		return fmt.Errorf("temp_store is %d on the writer, want 2 (memory)", temp)
+	if claim && opts.ApplicationID != 0 {
+		if err := claimFile(ctx, db.Write, opts.ApplicationID); err != nil {
+			return err
+		}
 	}
-	if err := migrate(ctx, db.Write, migrations); err != nil {
+	if !opts.ReadOnly {
+		if err := migrate(ctx, db.Write, ms); err != nil {
+			return err
+		}
+	}
+	// SQLite created the -wal and -shm files if they were gone again.
+	if err := prepareSidecars(db.Path); err != nil {
 		return err
 	}
 	var readOnly bool
@@ -215,6 +327,25 @@ func (db *DB) init(ctx context.Context, migrations fs.FS) error {
 	}
 	if !readOnly {
 		return errors.New("read pool is not query_only")
+	}
+	return nil
+}
+
+// checkWriter verifies the pragmas only the writer sets.
+func (db *DB) checkWriter(ctx context.Context, opts Options) error {
+	var temp int
+	if err := db.Write.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp); err != nil {
+		return fmt.Errorf("read temp_store: %w", err)
+	}
+	if temp != 2 { // MEMORY
+		return fmt.Errorf("temp_store is %d on the writer, want 2 (memory)", temp)
+	}
+	var limit int64
+	if err := db.Write.QueryRowContext(ctx, "PRAGMA journal_size_limit").Scan(&limit); err != nil {
+		return fmt.Errorf("read journal_size_limit: %w", err)
+	}
+	if limit != opts.JournalSizeLimit {
+		return fmt.Errorf("journal_size_limit is %d on the writer, want %d", limit, opts.JournalSizeLimit)
 	}
 	return nil
 }
