@@ -256,13 +256,23 @@ func (m *Main) registry(cfg config.Config) (*jobs.Registry, error) {
 }
 
 // openStore reads the environment and opens the queue: what every command
-// that looks at or changes the queue starts with. The caller closes the store.
+// that changes the queue starts with. The caller closes the store.
 func (m *Main) openStore(ctx context.Context) (*env, *queue.Store, error) {
+	return m.open(ctx, false)
+}
+
+// openReader is like openStore for a command that only reads the queue: it
+// never creates, migrates or changes the file, and names it when missing.
+func (m *Main) openReader(ctx context.Context) (*env, *queue.Store, error) {
+	return m.open(ctx, true)
+}
+
+func (m *Main) open(ctx context.Context, readOnly bool) (*env, *queue.Store, error) {
 	e, err := m.env()
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := e.openStore(ctx)
+	store, err := e.open(ctx, readOnly)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -270,12 +280,32 @@ func (m *Main) openStore(ctx context.Context) (*env, *queue.Store, error) {
 }
 
 // openStore opens the queue file SLUICE_DB names, with e's clock.
-func (e *env) openStore(ctx context.Context) (*queue.Store, error) {
-	db, err := sqlitewal.Open(ctx, e.cfg.DB, sqlitewal.Options{Migrations: queue.Migrations})
+func (e *env) openStore(ctx context.Context) (*queue.Store, error) { return e.open(ctx, false) }
+
+// openReader is like openStore for a command that only reads.
+func (e *env) openReader(ctx context.Context) (*queue.Store, error) { return e.open(ctx, true) }
+
+func (e *env) open(ctx context.Context, readOnly bool) (*queue.Store, error) {
+	opts := queue.OpenOptions()
+	opts.ReadOnly = readOnly
+	opts.Shared = e.cfg.SharedDB
+	opts.AllowNetworkFS = e.cfg.AllowNetworkFS
+	db, err := sqlitewal.Open(ctx, e.cfg.DB, opts)
 	if err != nil {
-		return nil, err
+		return nil, hint(err)
 	}
 	return queue.New(db, queue.NewOpts{Now: e.now}), nil
+}
+
+// hint adds the setting that opts in to what sqlitewal refused.
+func hint(err error) error {
+	switch {
+	case errors.Is(err, sqlitewal.ErrForeign):
+		return fmt.Errorf("%w (set SLUICE_DB to a new file, or SLUICE_SHARED_DB=true to keep the queue inside this database)", err)
+	case errors.Is(err, sqlitewal.ErrNetworkFS):
+		return fmt.Errorf("%w (SLUICE_ALLOW_NETWORK_FS=true accepts it)", err)
+	}
+	return err
 }
 
 // newLogger builds the one logger: tint for a person at a terminal, JSON for machines.

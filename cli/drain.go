@@ -67,6 +67,9 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if err := checkMetricsFolder(e.cfg.MetricsFile); err != nil {
 		return err
 	}
+	if err := e.cfg.CheckPrograms(); err != nil {
+		return err
+	}
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return err
@@ -140,9 +143,9 @@ func (e *env) workerOptions() worker.Options {
 		Logger:        e.log,
 		Now:           e.now,
 		Retention: worker.Retention{
-			Succeeded: queue.Keep(c.KeepSucceeded),
-			Failed:    queue.Keep(c.KeepFailed),
-			Cancelled: queue.Keep(c.KeepFailed),
+			Succeeded: c.KeepSucceeded,
+			Failed:    c.KeepFailed,
+			Cancelled: c.KeepFailed,
 		},
 	}
 }

@@ -50,7 +50,7 @@ func runGroups(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 1 {
 		return usagef("groups: want at most one GROUP, got %q", fs.Args())
 	}
-	_, store, err := m.openStore(ctx)
+	_, store, err := m.openReader(ctx)
 	if err != nil {
 		return err
 	}

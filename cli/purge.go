@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/queue"
 )
 
@@ -54,7 +53,7 @@ func runPurge(ctx context.Context, m *Main, args []string) error {
 		return usagef("purge: -state %q: want %s (queued and running tasks are never purged)", *state, stateNames(final))
 	}
 	if *olderThan != "" {
-		if k.Age, err = config.ParseAge(*olderThan); err != nil {
+		if k.Age, err = queue.ParseAge(*olderThan); err != nil {
 			return usagef("purge: -older-than: %v", err)
 		}
 	} else {

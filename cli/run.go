@@ -52,7 +52,14 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("run takes no arguments, got %q", fs.Args())
 	}
-	e, store, err := m.openStore(ctx)
+	e, err := m.env()
+	if err != nil {
+		return err
+	}
+	if err := e.cfg.CheckPrograms(); err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx)
 	if err != nil {
 		return err
 	}

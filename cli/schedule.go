@@ -356,7 +356,8 @@ func scheduleStore(ctx context.Context, m *Main, name, usage string, args []stri
 		}
 		return nil, "", usagef("%s: want one NAME, got %q", name, fs.Args())
 	}
-	_, store, err := m.openStore(ctx)
+	readOnly := name == "schedule list" || name == "schedule show"
+	_, store, err := m.open(ctx, readOnly)
 	if err != nil {
 		return nil, "", err
 	}

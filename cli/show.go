@@ -40,7 +40,7 @@ func runShow(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return usagef("show: %v", err)
 	}
-	e, store, err := m.openStore(ctx)
+	e, store, err := m.openReader(ctx)
 	if err != nil {
 		return err
 	}

@@ -105,7 +105,7 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("status takes no arguments, got %q", fs.Args())
 	}
-	_, store, err := m.openStore(ctx)
+	_, store, err := m.openReader(ctx)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/queue"
 )
 
@@ -76,7 +75,7 @@ func runTasks(ctx context.Context, m *Main, args []string) error {
 		}
 		p.Since = t
 	}
-	store, err := e.openStore(ctx)
+	store, err := e.openReader(ctx)
 	if err != nil {
 		return err
 	}
@@ -117,7 +116,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	d, err := config.ParseAge(s)
+	d, err := queue.ParseAge(s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q: want an age such as 1h or 7d, or an RFC 3339 time", s)
 	}

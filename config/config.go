@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/sluicehq/sluice/queue"
 )
 
 // Prefix starts every variable Sluice reads.
@@ -28,27 +29,29 @@ const TaskPrefix = Prefix + "TASK_"
 // Config is Sluice's whole configuration. Field tags name the variables
 // (without Prefix) and their defaults; the README's table mirrors them.
 type Config struct {
-	DB            string        `env:"DB" envDefault:"./sluice.db" help:"path of the SQLite queue file; created with its folder when missing"`
-	Workers       int           `env:"WORKERS" envDefault:"4" help:"tasks run at once by one process"`
-	Queues        []string      `env:"QUEUES" help:"comma-separated queues this process serves; empty serves all"`
-	Timeout       time.Duration `env:"TIMEOUT" envDefault:"120s" help:"default hard timeout of a task"`
-	Retry         time.Duration `env:"RETRY" envDefault:"180s" help:"lease of a claimed task at the default timeout; must exceed TIMEOUT + KILL_GRACE"`
-	KillGrace     time.Duration `env:"KILL_GRACE" envDefault:"5s" help:"time between SIGTERM and SIGKILL for a timed-out command"`
-	MaxAttempts   int           `env:"MAX_ATTEMPTS" envDefault:"3" help:"default attempts per task, counting the first"`
-	BackoffBase   time.Duration `env:"BACKOFF_BASE" envDefault:"10s" help:"delay before the first retry; doubles with each attempt"`
-	BackoffMax    time.Duration `env:"BACKOFF_MAX" envDefault:"1h" help:"cap on the delay between retries"`
-	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"after SIGTERM/SIGINT, how long running tasks may finish before they are stopped and queued again"`
-	DrainDeadline time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
-	Poll          time.Duration `env:"POLL" envDefault:"1s" help:"sluice run: how often to look for tasks other processes added (in-process ones start at once)"`
-	TZ            string        `env:"TZ" envDefault:"UTC" help:"IANA time zone of schedules that name none (wall-clock times of daily and longer schedules and cron lines)"`
-	Schedules     string        `env:"SCHEDULES" help:"declared schedules, a JSON array (see README); set, it is the source of truth for them at drain and run start"`
-	Isolation     string        `env:"ISOLATION" envDefault:"inprocess" help:"where Go handlers run: inprocess, or process (a child process killed at the timeout)"`
-	KeepSucceeded Keep          `env:"KEEP_SUCCEEDED" envDefault:"7d" help:"succeeded tasks kept: an age (7d, 36h), a count (10000), both (7d,10000) or forever; drain and run remove the rest"`
-	KeepFailed    Keep          `env:"KEEP_FAILED" envDefault:"30d" help:"failed and cancelled tasks kept (each state on its own), same form as KEEP_SUCCEEDED"`
-	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
-	MetricsFile   string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
-	HTTPAddr      string        `env:"HTTP_ADDR" help:"sluice run: serve /metrics and /healthz on this host:port (127.0.0.1:9090, or :9090 for every interface); empty: off"`
+	DB             string        `env:"DB" envDefault:"./sluice.db" help:"path of the SQLite queue file; created with its folder when missing by commands that write"`
+	SharedDB       bool          `env:"SHARED_DB" envDefault:"false" help:"true: keep the queue inside another application's SQLite database (its tables are left alone); otherwise such a file is refused"`
+	AllowNetworkFS bool          `env:"ALLOW_NETWORK_FS" envDefault:"false" help:"true: accept a database on NFS, SMB, 9p or FUSE, safe only if one machine ever opens it; otherwise refused"`
+	Workers        int           `env:"WORKERS" envDefault:"4" help:"tasks run at once by one process"`
+	Queues         []string      `env:"QUEUES" help:"comma-separated queues this process serves; empty serves all"`
+	Timeout        time.Duration `env:"TIMEOUT" envDefault:"120s" help:"default hard timeout of a task"`
+	Retry          time.Duration `env:"RETRY" envDefault:"180s" help:"lease of a claimed task at the default timeout; must exceed TIMEOUT + KILL_GRACE"`
+	KillGrace      time.Duration `env:"KILL_GRACE" envDefault:"5s" help:"time between SIGTERM and SIGKILL for a timed-out command"`
+	MaxAttempts    int           `env:"MAX_ATTEMPTS" envDefault:"3" help:"default attempts per task, counting the first"`
+	BackoffBase    time.Duration `env:"BACKOFF_BASE" envDefault:"10s" help:"delay before the first retry; doubles with each attempt"`
+	BackoffMax     time.Duration `env:"BACKOFF_MAX" envDefault:"1h" help:"cap on the delay between retries"`
+	ShutdownGrace  time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"after SIGTERM/SIGINT, how long running tasks may finish before they are stopped and queued again"`
+	DrainDeadline  time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
+	Poll           time.Duration `env:"POLL" envDefault:"1s" help:"sluice run: how often to look for tasks other processes added (in-process ones start at once)"`
+	TZ             string        `env:"TZ" envDefault:"UTC" help:"IANA time zone of schedules that name none (wall-clock times of daily and longer schedules and cron lines)"`
+	Schedules      string        `env:"SCHEDULES" help:"declared schedules, a JSON array (see README); set, it is the source of truth for them at drain and run start"`
+	Isolation      string        `env:"ISOLATION" envDefault:"inprocess" help:"where Go handlers run: inprocess, or process (a child process killed at the timeout)"`
+	KeepSucceeded  queue.Keep    `env:"KEEP_SUCCEEDED" envDefault:"7d" help:"succeeded tasks kept: an age (7d, 36h), a count (10000), both (7d,10000) or forever; drain and run remove the rest"`
+	KeepFailed     queue.Keep    `env:"KEEP_FAILED" envDefault:"30d" help:"failed and cancelled tasks kept (each state on its own), same form as KEEP_SUCCEEDED"`
+	LogLevel       string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat      string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
+	MetricsFile    string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
+	HTTPAddr       string        `env:"HTTP_ADDR" help:"sluice run: serve /metrics and /healthz on this host:port (127.0.0.1:9090, or :9090 for every interface); empty: off"`
 
 	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
 	Exec map[string][]string `env:"-"`
@@ -73,13 +76,15 @@ func Parse(environ []string) (Config, error) {
 		vars[k] = v
 	}
 	var cfg Config
-	var problems []string
+	var problems, failed []string
 	err := env.ParseWithOptions(&cfg, env.Options{Environment: vars, Prefix: Prefix})
 	var agg env.AggregateError
 	switch {
 	case errors.As(err, &agg):
 		for _, e := range agg.Errors {
-			problems = append(problems, describe(e, vars))
+			problem, name := describe(e, vars)
+			problems = append(problems, problem)
+			failed = append(failed, name)
 		}
 	case err != nil:
 		problems = append(problems, err.Error())
@@ -88,31 +93,33 @@ func Parse(environ []string) (Config, error) {
 	var execProblems []string
 	cfg.Exec, execProblems = parseExec(vars)
 	problems = append(problems, execProblems...)
-	if len(problems) == 0 {
-		problems = cfg.validate()
-	}
+	// Range and relation problems are listed whatever else failed, except
+	// those about a variable that did not parse.
+	problems = append(problems, without(append(cfg.validate(), cfg.bounds()...), failed)...)
 	if len(problems) > 0 {
 		return cfg, &Error{Problems: problems}
 	}
 	return cfg, nil
 }
 
-// describe rewrites a caarlos0/env error so it names the variable and its value.
-func describe(err error, vars map[string]string) string {
+// describe rewrites a caarlos0/env error so it names the variable and its
+// value; it returns the variable's name too.
+func describe(err error, vars map[string]string) (problem, name string) {
 	var pe env.ParseError
 	if errors.As(err, &pe) {
 		key := Prefix + fieldKey(pe.Name)
 		want := map[string]string{
 			"int":           "a whole number",
+			"bool":          "true or false (1 or 0)",
 			"time.Duration": "a duration such as 90s, 5m or 1h30m",
-			"config.Keep":   "an age such as 7d or 36h, a count such as 10000, both (7d,10000) or forever",
+			"queue.Keep":    "an age such as 7d or 36h, a count such as 10000, both (7d,10000) or forever",
 		}[pe.Type.String()]
 		if want == "" {
 			want = "a value of type " + pe.Type.String()
 		}
-		return fmt.Sprintf("%s=%q: want %s", key, vars[key], want)
+		return fmt.Sprintf("%s=%q: want %s", key, vars[key], want), key
 	}
-	return err.Error()
+	return err.Error(), ""
 }
 
 func fieldKey(name string) string {
@@ -286,7 +293,7 @@ func format(v any) string {
 	switch v := v.(type) {
 	case []string:
 		return strings.Join(v, ",")
-	case time.Duration, Keep:
+	case time.Duration, queue.Keep:
 		return fmt.Sprint(v)
 	default:
 		return fmt.Sprint(v)
@@ -298,6 +305,7 @@ func format(v any) string {
 func parseExec(vars map[string]string) (map[string][]string, []string) {
 	exec := map[string][]string{}
 	var problems []string
+	keys := map[string][]string{} // job name -> the variables defining it
 	for k, v := range vars {
 		suffix, ok := strings.CutPrefix(k, ExecPrefix)
 		if !ok {
@@ -308,6 +316,7 @@ func parseExec(vars map[string]string) (map[string][]string, []string) {
 			problems = append(problems, fmt.Sprintf("%s: the job name %q must be letters, digits and underscores", k, name))
 			continue
 		}
+		keys[name] = append(keys[name], k)
 		var argv []string
 		if err := json.Unmarshal([]byte(v), &argv); err != nil {
 			problems = append(problems, fmt.Sprintf(`%s=%q: want a JSON array of strings such as ["python3","manage.py","my_command"] (%v)`, k, v, err))
@@ -318,6 +327,15 @@ func parseExec(vars map[string]string) (map[string][]string, []string) {
 			continue
 		}
 		exec[name] = argv
+	}
+	// SLUICE_EXEC_X and SLUICE_EXEC_x name the same job; which one won
+	// would change from start to start with the order of a map.
+	for name, ks := range keys {
+		if len(ks) > 1 {
+			slices.Sort(ks)
+			problems = append(problems, fmt.Sprintf("%s: all define the job %q; keep one", strings.Join(ks, ", "), name))
+			delete(exec, name)
+		}
 	}
 	slices.Sort(problems)
 	return exec, problems

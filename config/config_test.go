@@ -3,11 +3,13 @@ package config_test
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/queue"
 )
 
 func TestDefaults(t *testing.T) {
@@ -164,5 +166,88 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 		case v.Default != "" && strings.TrimSuffix(v.Default, "s") != "0" && def != "`"+v.Default+"`":
 			t.Errorf("README: %s defaults to %s; config says %q", v.Name, def, v.Default)
 		}
+	}
+}
+
+func TestKeepSettings(t *testing.T) {
+	cfg, err := config.Parse([]string{"SLUICE_KEEP_SUCCEEDED=1000"})
+	if err != nil || cfg.KeepSucceeded != (queue.Keep{Count: 1000}) || cfg.KeepFailed != (queue.Keep{Age: 30 * 24 * time.Hour}) {
+		t.Errorf("Parse = %+v, %v", cfg, err)
+	}
+	_, err = config.Parse([]string{"SLUICE_KEEP_FAILED=week"})
+	if err == nil || !strings.Contains(err.Error(), `SLUICE_KEEP_FAILED="week": want an age such as 7d`) {
+		t.Errorf("bad KEEP_FAILED: err = %v", err)
+	}
+}
+
+func TestBounds(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"SLUICE_WORKERS=100000000", "SLUICE_WORKERS=100000000: must be at most 4096"},
+		{"SLUICE_MAX_ATTEMPTS=1000000", "SLUICE_MAX_ATTEMPTS=1000000: must be at most 1000"},
+		{"SLUICE_SHUTDOWN_GRACE=100000h", "SLUICE_SHUTDOWN_GRACE=100000h0m0s: must be at most"},
+		{"SLUICE_DRAIN_DEADLINE=9000h", "SLUICE_DRAIN_DEADLINE=9000h0m0s: must be at most"},
+		{"SLUICE_POLL=1ns", "SLUICE_POLL=1ns: must be at least 10ms"},
+		{"SLUICE_KEEP_SUCCEEDED=99999999999", `SLUICE_KEEP_SUCCEEDED="99999999999"`},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			_, err := config.Parse([]string{tc.env})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v; want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseErrorHidesNoOtherProblem: a value that does not parse is listed
+// beside the range and enum problems of the others, and adds no problem
+// about the zero its field was left with.
+func TestParseErrorHidesNoOtherProblem(t *testing.T) {
+	_, err := config.Parse([]string{"SLUICE_WORKERS=abc", "SLUICE_LOG_LEVEL=loud", "SLUICE_MAX_ATTEMPTS=0", "SLUICE_TIMEOUT=soon"})
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("err = %v; want *config.Error", err)
+	}
+	want := []string{`SLUICE_WORKERS="abc"`, `SLUICE_TIMEOUT="soon"`, `SLUICE_LOG_LEVEL="loud"`, "SLUICE_MAX_ATTEMPTS=0"}
+	if len(cerr.Problems) != len(want) {
+		t.Fatalf("problems = %q; want exactly %q", cerr.Problems, want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("no problem contains %q in %q", w, cerr.Problems)
+		}
+	}
+}
+
+func TestExecNamesDifferingInCaseAreRefused(t *testing.T) {
+	cfg, err := config.Parse([]string{`SLUICE_EXEC_REPORT=["true"]`, `SLUICE_EXEC_report=["false"]`, `SLUICE_EXEC_OTHER=["true"]`})
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 1 ||
+		cerr.Problems[0] != `SLUICE_EXEC_REPORT, SLUICE_EXEC_report: all define the job "report"; keep one` {
+		t.Fatalf("err = %v; want one problem naming both variables", err)
+	}
+	if _, ok := cfg.Exec["report"]; ok {
+		t.Error("one of the two definitions was kept")
+	}
+}
+
+func TestCheckPrograms(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "not-executable.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]string{
+		`SLUICE_EXEC_OK=["sh","-c","true"]`,
+		`SLUICE_EXEC_MISSING=["sluice-no-such-program-xyz"]`,
+		`SLUICE_EXEC_SCRIPT=["` + script + `"]`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.CheckPrograms()
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 2 ||
+		!strings.Contains(cerr.Problems[0], `SLUICE_EXEC_MISSING: program "sluice-no-such-program-xyz"`) ||
+		!strings.Contains(cerr.Problems[1], `SLUICE_EXEC_SCRIPT: program "`+script+`"`) {
+		t.Fatalf("err = %v; want the missing and the unexecutable program named", err)
 	}
 }

@@ -20,6 +20,16 @@ var migrationFiles embed.FS
 // Migrations is the schema, applied by sqlitewal.Open.
 var Migrations, _ = fs.Sub(migrationFiles, "migrations")
 
+// ApplicationID marks Sluice's databases (PRAGMA application_id, "SLCE"):
+// sqlitewal.Open refuses a file that carries another.
+const ApplicationID = 0x534c4345
+
+// OpenOptions are the sqlitewal options of a queue file: the schema and
+// the ApplicationID.
+func OpenOptions() sqlitewal.Options {
+	return sqlitewal.Options{Migrations: Migrations, ApplicationID: ApplicationID}
+}
+
 // Store is the task queue kept in one SQLite database.
 // It is safe for concurrent use; writes are serialized on the database's writer connection.
 type Store struct {
@@ -47,7 +57,7 @@ func New(db *sqlitewal.DB, opts NewOpts) *Store {
 // Open opens (creating if needed) the queue file at path with the schema applied.
 // Close the returned Store's DB when done.
 func Open(ctx context.Context, path string) (*Store, error) {
-	db, err := sqlitewal.Open(ctx, path, sqlitewal.Options{Migrations: Migrations})
+	db, err := sqlitewal.Open(ctx, path, OpenOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func checkLocalFS(path string) error {
 	}
 	if name, ok := networkFS[t]; ok {
 		return fmt.Errorf("%w (%s at %s): WAL mode needs shared memory and locks that only a local disk gives, "+
-			"so two processes could corrupt the queue; put it on a local disk, or opt in if only one machine and one kernel ever open it (see Options.AllowNetworkFS)",
+			"so two processes could corrupt the file; put it on a local disk",
 			ErrNetworkFS, name, dir)
 	}
 	return nil

@@ -108,7 +108,7 @@ func (o Options) check(fi fileInfo, own map[string]bool, latest int) (claim bool
 		// Empty, or made by a release that set no application_id yet.
 		claim = !o.ReadOnly
 	case !o.Shared:
-		return false, fmt.Errorf("%w (application_id %#x, %s); nothing was changed: point the database path at a new file, or opt in to keeping the queue inside this database (see Options.Shared)",
+		return false, fmt.Errorf("%w (application_id %#x, %s); nothing was changed",
 			ErrForeign, uint32(fi.appID), describeTables(foreign))
 	case fi.version == 0 && len(ours) > 0:
 		return false, fmt.Errorf("%w: its table %s has a name this application uses and was not made by it; nothing was changed", ErrForeign, ours[0])

@@ -133,7 +133,6 @@ func TestOpenRefusesOthersFilesUnchanged(t *testing.T) {
 	}
 }
 
-
 func TestOpenSharedKeepsTheOtherApplicationsTables(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "db.sqlite3")

@@ -1,4 +1,4 @@
-package config
+package queue
 
 import (
 	"fmt"
@@ -7,16 +7,13 @@ import (
 	"time"
 )
 
-// Keep is a retention limit, as SLUICE_KEEP_SUCCEEDED and SLUICE_KEEP_FAILED
-// write it: an age ("7d", "36h", "90m"), a count ("10000"), both separated by
-// a comma ("7d,10000": a task goes when it is older or beyond the count), or
-// "forever". A zero field sets no limit.
-type Keep struct {
-	Age   time.Duration
-	Count int
-}
+// MaxKeepCount bounds the count of a retention limit.
+const MaxKeepCount = 1_000_000_000
 
-// ParseKeep parses a retention limit; see Keep.
+// ParseKeep parses a retention limit as SLUICE_KEEP_SUCCEEDED and
+// SLUICE_KEEP_FAILED write it: an age ("7d", "36h", "90m"), a count
+// ("10000"), both separated by a comma ("7d,10000": a task goes when it is
+// older or beyond the count), or "forever".
 func ParseKeep(s string) (Keep, error) {
 	var k Keep
 	s = strings.TrimSpace(s)
@@ -29,8 +26,8 @@ func ParseKeep(s string) (Keep, error) {
 	for part := range strings.SplitSeq(s, ",") {
 		part = strings.TrimSpace(part)
 		if n, err := strconv.Atoi(part); err == nil {
-			if n < 1 || k.Count != 0 {
-				return Keep{}, fmt.Errorf("retention %q: count %q must be at least 1 and given once", s, part)
+			if n < 1 || n > MaxKeepCount || k.Count != 0 {
+				return Keep{}, fmt.Errorf("retention %q: count %q must be from 1 to %d and given once", s, part, MaxKeepCount)
 			}
 			k.Count = n
 			continue

@@ -1,0 +1,91 @@
+package cli_test
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/sqlitewal"
+)
+
+// TestReadersCreateNothing: a command that only reads names a missing
+// database and creates neither it nor its folder.
+func TestReadersCreateNothing(t *testing.T) {
+	for _, args := range [][]string{{"status"}, {"tasks"}, {"show", "1"}, {"groups"}, {"schedule", "list"}, {"schedule", "show", "x"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			root := t.TempDir()
+			db := filepath.Join(root, "typo", "sluice.db")
+			r := run(t, db, nil, "", args...)
+			if r.code != cli.ExitFailure || !errors.Is(r.err, fs.ErrNotExist) || !strings.Contains(r.stderr, db) {
+				t.Fatalf("exit %d, %v, stderr %q; want 1 naming %s", r.code, r.err, r.stderr, db)
+			}
+			if entries, _ := os.ReadDir(root); len(entries) != 0 {
+				t.Errorf("created %s", entries[0].Name())
+			}
+		})
+	}
+}
+
+// makeDjango writes a database as Django would: its own tables, rollback journal.
+func makeDjango(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range []string{
+		"CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT)",
+		"CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT)",
+		"INSERT INTO auth_user(username) VALUES ('ada')",
+	} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestAnotherApplicationsDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db.sqlite3")
+	makeDjango(t, db)
+	before, _ := os.ReadFile(db)
+	for _, args := range [][]string{{"status"}, {"enqueue", "echo_test", "{}"}, {"drain"}} {
+		r := run(t, db, nil, "", args...)
+		if !errors.Is(r.err, sqlitewal.ErrForeign) || !strings.Contains(r.stderr, "SLUICE_SHARED_DB") {
+			t.Fatalf("%s: %v, stderr %q; want ErrForeign naming SLUICE_SHARED_DB", args, r.err, r.stderr)
+		}
+	}
+	if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
+		t.Fatal("the refused file was changed")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("folder has %d entries; want the file alone", len(entries))
+	}
+	shared := []string{"SLUICE_SHARED_DB=true"}
+	if r := run(t, db, shared, "", "enqueue", "echo_test", "{}"); r.code != 0 {
+		t.Fatalf("enqueue with SLUICE_SHARED_DB: %v %s", r.err, r.stderr)
+	}
+	if r := run(t, db, shared, "", "drain"); r.code != 0 {
+		t.Fatalf("drain with SLUICE_SHARED_DB: %v %s", r.err, r.stderr)
+	}
+	if r := run(t, db, shared, "", "status"); r.code != 0 || !strings.Contains(r.stdout, "SUCCEEDED") {
+		t.Fatalf("status with SLUICE_SHARED_DB: %v %s %s", r.err, r.stdout, r.stderr)
+	}
+}
+
+func TestMissingProgramStopsTheStart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sluice.db")
+	for _, cmd := range []string{"drain", "run"} {
+		r := run(t, db, []string{`SLUICE_EXEC_REPORT=["sluice-no-such-program-xyz","--all"]`}, "", cmd)
+		if r.code != cli.ExitConfig || !strings.Contains(r.stderr, `SLUICE_EXEC_REPORT: program "sluice-no-such-program-xyz"`) {
+			t.Fatalf("%s: exit %d, stderr %q; want 78 naming the program", cmd, r.code, r.stderr)
+		}
+	}
+}
