@@ -111,7 +111,7 @@ func startHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRun con
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &httpServer{cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		err := metrics.ServeListener(sctx, ln, h)
+		err := metrics.ServeListener(sctx, ln, h, metrics.ServeOpts{})
 		if err != nil && sctx.Err() == nil {
 			stopRun(err)
 		}

@@ -32,6 +32,7 @@ func (m *Metrics) WriteFile(path string) error {
 	if err != nil {
 		return errors.Join(err, gatherErr)
 	}
+	foldFile(cur, prev, m.maxLabelValues)
 	var buf bytes.Buffer
 	for _, f := range merge(prev, cur) {
 		if _, err := expfmt.MetricFamilyToText(&buf, f); err != nil {

@@ -35,6 +35,10 @@ type NewOpts struct {
 	// StatsTimeout bounds the read of queue stats at each scrape.
 	// Default DefaultStatsTimeout.
 	StatsTimeout time.Duration
+	// MaxLabelValues bounds the distinct values of the job, queue and
+	// schedule labels; the rest are counted as OtherLabel.
+	// Default DefaultMaxLabelValues.
+	MaxLabelValues int
 }
 
 // Metrics holds Sluice's metrics. Its methods are safe for concurrent use.
@@ -44,6 +48,11 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	recovered prometheus.Counter
 	schedules *prometheus.CounterVec
+
+	// Producers choose job, queue and schedule names: each label takes at
+	// most MaxLabelValues of them.
+	jobs, queues, scheduleNames *limiter
+	maxLabelValues              int
 }
 
 // DurationBuckets are the upper bounds, in seconds, of the task duration
@@ -57,7 +66,14 @@ func New(stats Stats, opts NewOpts) *Metrics {
 	if opts.StatsTimeout <= 0 {
 		opts.StatsTimeout = DefaultStatsTimeout
 	}
+	if opts.MaxLabelValues <= 0 {
+		opts.MaxLabelValues = DefaultMaxLabelValues
+	}
 	m := &Metrics{
+		jobs:           newLimiter(opts.MaxLabelValues),
+		queues:         newLimiter(opts.MaxLabelValues),
+		scheduleNames:  newLimiter(opts.MaxLabelValues),
+		maxLabelValues: opts.MaxLabelValues,
 		reg: prometheus.NewRegistry(),
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_tasks_total",
@@ -79,7 +95,7 @@ func New(stats Stats, opts NewOpts) *Metrics {
 	}
 	m.reg.MustRegister(m.tasks, m.duration, m.recovered, m.schedules)
 	if stats != nil {
-		m.reg.MustRegister(&queueCollector{stats: stats, timeout: opts.StatsTimeout})
+		m.reg.MustRegister(&queueCollector{stats: stats, timeout: opts.StatsTimeout, queues: m.queues})
 	}
 	return m
 }
@@ -95,16 +111,17 @@ func (m *Metrics) Observe(r worker.Report) {
 	}
 	for _, d := range r.Done {
 		outcome := outcomeLabel(d)
-		m.tasks.WithLabelValues(d.Job, d.Queue, outcome).Inc()
+		job := m.jobs.value(d.Job)
+		m.tasks.WithLabelValues(job, m.queues.value(d.Queue), outcome).Inc()
 		if outcome == OutcomeSucceeded || outcome == OutcomeFailed || outcome == OutcomeRetried {
-			m.duration.WithLabelValues(d.Job).Observe(d.Outcome.Duration.Seconds())
+			m.duration.WithLabelValues(job).Observe(d.Outcome.Duration.Seconds())
 		}
 	}
 }
 
 // ScheduleFired counts one task enqueued by the schedule called name.
 func (m *Metrics) ScheduleFired(name string) {
-	m.schedules.WithLabelValues(name).Inc()
+	m.schedules.WithLabelValues(m.scheduleNames.value(name)).Inc()
 }
 
 // Fired counts the tasks that one queue.Store.FireDue enqueued, one per
@@ -112,7 +129,7 @@ func (m *Metrics) ScheduleFired(name string) {
 func (m *Metrics) Fired(firings []queue.Firing) {
 	for _, f := range firings {
 		if n := len(f.TaskIDs); n > 0 {
-			m.schedules.WithLabelValues(f.Schedule).Add(float64(n))
+			m.schedules.WithLabelValues(m.scheduleNames.value(f.Schedule)).Add(float64(n))
 		}
 	}
 }
@@ -142,6 +159,7 @@ func outcomeLabel(d worker.Done) string {
 type queueCollector struct {
 	stats   Stats
 	timeout time.Duration
+	queues  *limiter
 }
 
 var (
@@ -170,7 +188,24 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(depthDesc, err)
 		return
 	}
+	// Queues past the label bound are added together as OtherLabel.
+	var order []string
+	byLabel := map[string]*queue.QueueStats{}
 	for _, s := range stats {
+		label := c.queues.value(s.Queue)
+		sum, ok := byLabel[label]
+		if !ok {
+			sum = &queue.QueueStats{Queue: label}
+			byLabel[label] = sum
+			order = append(order, label)
+		}
+		sum.Due += s.Due
+		sum.Scheduled += s.Scheduled
+		sum.Running += s.Running
+		sum.Wait = max(sum.Wait, s.Wait)
+	}
+	for _, label := range order {
+		s := byLabel[label]
 		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(s.Due), s.Queue)
 		ch <- prometheus.MustNewConstMetric(scheduledDesc, prometheus.GaugeValue, float64(s.Scheduled), s.Queue)
 		ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, float64(s.Running), s.Queue)

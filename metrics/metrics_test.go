@@ -142,7 +142,7 @@ func TestMetricsEndpointMatchesDatabase(t *testing.T) {
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() {
-		served <- metrics.ServeListener(sctx, ln, m.Handler(func(context.Context) error { return healthErr }, nil))
+		served <- metrics.ServeListener(sctx, ln, m.Handler(func(context.Context) error { return healthErr }, nil), metrics.ServeOpts{})
 	}()
 	defer func() {
 		stop()
@@ -229,7 +229,7 @@ func TestMetricsEndpointMatchesDatabase(t *testing.T) {
 			body   string
 		}{
 			{nil, 200, "ok\n"},
-			{errors.New("database is gone"), 503, "unhealthy: database is gone\n"},
+			{errors.New("database is gone"), 503, "unhealthy\n"},
 		} {
 			healthErr = c.err
 			resp, err := http.Get(base + "/healthz")
@@ -392,7 +392,7 @@ func TestWriteFileAccumulatesAcrossDrains(t *testing.T) {
 
 func TestServeBadAddress(t *testing.T) {
 	m := metrics.New(nil, metrics.NewOpts{})
-	err := metrics.Serve(context.Background(), "not an address", m.Handler(nil, nil))
+	err := metrics.Serve(context.Background(), "not an address", m.Handler(nil, nil), metrics.ServeOpts{})
 	if err == nil || !strings.Contains(err.Error(), "not an address") {
 		t.Fatalf("err = %v; want one naming the address", err)
 	}
