@@ -61,11 +61,11 @@ func PrintError(w io.Writer, err error) {
 	if errors.As(err, &ce) {
 		fmt.Fprintf(w, "sluice: invalid configuration (%d problems):\n", len(ce.Problems))
 		for _, p := range ce.Problems {
-			fmt.Fprintf(w, "  %s\n", p)
+			fmt.Fprintf(w, "  %s\n", printable(p, true))
 		}
 		return
 	}
-	fmt.Fprintf(w, "sluice: %v\n", err)
+	fmt.Fprintf(w, "sluice: %s\n", printable(err.Error(), true))
 	var ue *UsageError
 	if errors.As(err, &ue) {
 		fmt.Fprintln(w, "Run 'sluice help' for usage.")

@@ -70,7 +70,7 @@ func stamp(t time.Time) string {
 // firstLine returns the first line of s.
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(line)
+	return printable(strings.TrimSpace(line), false)
 }
 
 // clip shortens s to at most n characters, marking the cut with "…".
@@ -78,6 +78,7 @@ func clip(s string, n int) string {
 	if n <= 0 {
 		return ""
 	}
+	s = printable(s, false)
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

@@ -68,7 +68,7 @@ func runGroups(ctx context.Context, m *Main, args []string) error {
 		}
 		return writeJSON(m.Stdout, v)
 	}
-	printGroups(m.Stdout, gs)
+	printGroups(printer(m.Stdout), gs)
 	return nil
 }
 

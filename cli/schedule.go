@@ -173,16 +173,17 @@ func scheduleList(ctx context.Context, m *Main, args []string) error {
 	if store == nil {
 		return err
 	}
+	out := printer(m.Stdout)
 	defer store.Close()
 	list, err := store.ListSchedules(ctx)
 	if err != nil {
 		return err
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(m.Stdout, "no schedules")
+		fmt.Fprintln(out, "no schedules")
 		return nil
 	}
-	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tJOB\tWHEN\tNEXT RUN (ZONE)\tNEXT RUN (UTC)\tSTATE\tSOURCE")
 	var broken []queue.Schedule
 	for _, sc := range list {
@@ -200,9 +201,9 @@ func scheduleList(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	if len(broken) > 0 {
-		fmt.Fprintln(m.Stdout, "\nSchedules this system cannot compute (they are paused when due; fix the zone, or remove and add them again):")
+		fmt.Fprintln(out, "\nSchedules this system cannot compute (they are paused when due; fix the zone, or remove and add them again):")
 		for _, sc := range broken {
-			fmt.Fprintf(m.Stdout, "  %v\n", sc.Err)
+			fmt.Fprintf(out, "  %v\n", sc.Err)
 		}
 	}
 	return nil
@@ -222,12 +223,13 @@ func scheduleShow(ctx context.Context, m *Main, args []string) error {
 	if store == nil {
 		return err
 	}
+	out := printer(m.Stdout)
 	defer store.Close()
 	sc, err := store.GetSchedule(ctx, name)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, a...)...) }
 	row("name", "%s", sc.Name)
 	row("job", "%s", sc.Job)
@@ -257,13 +259,13 @@ func scheduleShow(ctx context.Context, m *Main, args []string) error {
 	row("source", "%s", sc.Source)
 	tw.Flush()
 	if !sc.NextRun.IsZero() {
-		fmt.Fprintln(m.Stdout, "\nnext due times:")
+		fmt.Fprintln(out, "\nnext due times:")
 		t := sc.NextRun
 		for i := 0; i < 5 && !t.IsZero(); i++ {
 			if sc.Repeats >= 0 && i >= sc.Repeats {
 				break
 			}
-			fmt.Fprintf(m.Stdout, "  %s  (%s)\n", t.Format("Mon 2006-01-02 15:04:05 MST"), t.UTC().Format("15:04:05Z"))
+			fmt.Fprintf(out, "  %s  (%s)\n", t.Format("Mon 2006-01-02 15:04:05 MST"), t.UTC().Format("15:04:05Z"))
 			t = sc.Spec.Next(t)
 		}
 	}

@@ -55,7 +55,7 @@ func runShow(ctx context.Context, m *Main, args []string) error {
 	if *asJSON {
 		return writeJSON(m.Stdout, toJSON(t, e.cfg.MaxAttempts))
 	}
-	printTask(m.Stdout, t, e.now(), e.cfg)
+	printTask(printer(m.Stdout), t, e.now(), e.cfg)
 	return nil
 }
 

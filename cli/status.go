@@ -114,7 +114,7 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	runs, more, err := nextScheduleRuns(ctx, store, m.Stderr)
+	runs, more, err := nextScheduleRuns(ctx, store, printer(m.Stderr))
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 		v.MoreSchedules = more
 		return writeJSON(m.Stdout, v)
 	}
-	printStatus(m.Stdout, st, runs, more)
+	printStatus(printer(m.Stdout), st, runs, more)
 	return nil
 }
 

@@ -103,10 +103,11 @@ func runTasks(ctx context.Context, m *Main, args []string) error {
 		}
 		return writeJSON(m.Stdout, v)
 	}
-	printTasks(m.Stdout, tasks, e.now(), e.cfg.MaxAttempts)
+	out := printer(m.Stdout)
+	printTasks(out, tasks, e.now(), e.cfg.MaxAttempts)
 	if group != nil {
-		fmt.Fprintln(m.Stdout)
-		fmt.Fprintln(m.Stdout, groupLine(*group))
+		fmt.Fprintln(out)
+		fmt.Fprintln(out, groupLine(*group))
 	}
 	return nil
 }
