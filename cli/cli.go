@@ -209,7 +209,19 @@ type env struct {
 }
 
 func (m *Main) env() (*env, error) {
-	cfg, err := config.Parse(m.Environ)
+	now := m.Now
+	if now == nil {
+		now = time.Now
+	}
+	base := m.Jobs
+	if base == nil {
+		base = jobs.NewRegistry()
+	}
+	known := func(job string) error {
+		_, err := base.Lookup(job)
+		return err
+	}
+	cfg, err := config.ParseWith(m.Environ, config.ParseOpts{Now: now, KnownJob: known})
 	if err != nil {
 		return nil, err
 	}
@@ -217,15 +229,7 @@ func (m *Main) env() (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := m.Now
-	if now == nil {
-		now = time.Now
-	}
-	e := &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg, now: now}
-	if err := e.declare(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg, now: now, declared: cfg.Declared}, nil
 }
 
 // registry returns the jobs this process runs: the Go handlers, the exec jobs

@@ -60,9 +60,6 @@ func runEnqueue(ctx context.Context, m *Main, args []string) error {
 		}
 		p.RunAt = t
 	}
-	if *delay > 0 {
-		p.RunAt = time.Now().Add(*delay)
-	}
 	p.Job = fs.Arg(0)
 	switch payload := fs.Arg(1); payload {
 	case "-":
@@ -78,6 +75,9 @@ func runEnqueue(ctx context.Context, m *Main, args []string) error {
 	e, err := m.env()
 	if err != nil {
 		return err
+	}
+	if *delay > 0 {
+		p.RunAt = e.now().Add(*delay)
 	}
 	if _, err := e.jobs.Lookup(p.Job); err != nil {
 		return usagef("enqueue: %v", err)

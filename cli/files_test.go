@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"errors"
 	"io/fs"
@@ -9,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/sqlitewal"
 )
 
@@ -87,5 +90,28 @@ func TestMissingProgramStopsTheStart(t *testing.T) {
 		if r.code != cli.ExitConfig || !strings.Contains(r.stderr, `SLUICE_EXEC_REPORT: program "sluice-no-such-program-xyz"`) {
 			t.Fatalf("%s: exit %d, stderr %q; want 78 naming the program", cmd, r.code, r.stderr)
 		}
+	}
+}
+
+// TestEnqueueDelayUsesMainNow: every command reads Main.Now, never the wall clock.
+func TestEnqueueDelayUsesMainNow(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sluice.db")
+	now := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+	var out bytes.Buffer
+	m := &cli.Main{Environ: []string{"SLUICE_DB=" + db}, Stdout: &out, Now: func() time.Time { return now }}
+	if err := m.Run(context.Background(), []string{"enqueue", "-delay", "1h", "echo_test", "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := queue.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	task, err := s.Get(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(time.Hour); !task.RunAt.Equal(want) {
+		t.Errorf("run_at = %v; want %v (Main.Now + 1h)", task.RunAt, want)
 	}
 }

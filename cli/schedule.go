@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/schedule"
 )
@@ -106,13 +107,13 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 	}
 	loc := e.cfg.Location()
 	if *zone != "" {
-		if loc, err = loadZone(*zone); err != nil {
+		if loc, err = config.LoadZone(*zone); err != nil {
 			return usagef("schedule add: -zone: %v", err)
 		}
 	}
 	var startAt time.Time
 	if *start != "" {
-		if startAt, err = parseStart(*start, loc, time.Now()); err != nil {
+		if startAt, err = config.ParseStart(*start, loc, e.now()); err != nil {
 			return usagef("schedule add: -start: %v", err)
 		}
 	}

@@ -55,6 +55,19 @@ type Config struct {
 
 	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
 	Exec map[string][]string `env:"-"`
+	// Declared holds the schedules of SLUICE_SCHEDULES; nil when it is not
+	// set, empty when it declares none.
+	Declared []queue.ScheduleParams `env:"-"`
+}
+
+// ParseOpts tunes ParseWith.
+type ParseOpts struct {
+	// Now reads the start times of SLUICE_SCHEDULES such as "09:30".
+	// Default time.Now.
+	Now func() time.Time
+	// KnownJob, when set, checks that a job SLUICE_SCHEDULES names exists
+	// (the jobs of SLUICE_EXEC_* always do); its error is a problem.
+	KnownJob func(name string) error
 }
 
 // Error lists every problem found in the environment, one per entry.
@@ -69,7 +82,14 @@ func (e *Error) Error() string {
 // Parse reads the configuration from environ (KEY=VALUE strings, as os.Environ
 // returns). It reports every problem at once in an *Error: values that do not
 // parse, values out of range, and SLUICE_* variables it does not know (typos).
-func Parse(environ []string) (Config, error) {
+func Parse(environ []string) (Config, error) { return ParseWith(environ, ParseOpts{}) }
+
+// ParseWith is like Parse, with a clock for SLUICE_SCHEDULES and a check
+// that the jobs it names exist.
+func ParseWith(environ []string, opts ParseOpts) (Config, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	vars := make(map[string]string, len(environ))
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
@@ -96,6 +116,14 @@ func Parse(environ []string) (Config, error) {
 	// Range and relation problems are listed whatever else failed, except
 	// those about a variable that did not parse.
 	problems = append(problems, without(append(cfg.validate(), cfg.bounds()...), failed)...)
+	if cfg.Schedules != "" {
+		var sp []string
+		cfg.Declared, sp = ParseSchedules(cfg.Schedules, opts.Now(), cfg.Location(), cfg.knownJob(opts.KnownJob))
+		if cfg.Declared == nil && len(sp) == 0 {
+			cfg.Declared = []queue.ScheduleParams{} // set to []: declares that there are none
+		}
+		problems = append(problems, sp...)
+	}
 	if len(problems) > 0 {
 		return cfg, &Error{Problems: problems}
 	}
@@ -244,6 +272,19 @@ func (c Config) validate() []string {
 		}
 	}
 	return p
+}
+
+// knownJob checks a job name against the exec jobs, then known.
+func (c Config) knownJob(known func(string) error) func(string) error {
+	if known == nil {
+		return nil
+	}
+	return func(name string) error {
+		if _, ok := c.Exec[name]; ok {
+			return nil
+		}
+		return known(name)
+	}
 }
 
 // LeaseMargin is how much longer than a task's timeout its lease lasts.

@@ -251,3 +251,12 @@ func TestCheckPrograms(t *testing.T) {
 		t.Fatalf("err = %v; want the missing and the unexecutable program named", err)
 	}
 }
+
+func TestScheduleProblemsListedWithTheOthers(t *testing.T) {
+	_, err := config.Parse([]string{"SLUICE_WORKERS=abc", `SLUICE_SCHEDULES=[{"name":"a","job":"j","type":"hourly","evry":5},{"name":"b","job":"j","type":"weekly-ish"}]`})
+	for _, want := range []string{`SLUICE_WORKERS="abc"`, `SLUICE_SCHEDULES[0] ("a"): json: unknown field "evry"`, `SLUICE_SCHEDULES[1] ("b"): unknown schedule type`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v; want it to contain %q", err, want)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package cli
+package config
 
 import (
 	"fmt"
@@ -11,9 +11,9 @@ import (
 
 var declareNow = time.Date(2026, 3, 7, 15, 4, 5, 0, time.UTC)
 
-func TestParseDeclared(t *testing.T) {
+func TestParseSchedules(t *testing.T) {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
-	ps, problems := parseDeclared(`[
+	ps, problems := ParseSchedules(`[
 	  {"name": "nightly", "job": "report", "type": "daily", "start": "02:30", "zone": "Europe/Berlin",
 	   "payload": { "kind" : "daily" }, "catch_up": "ALL", "no_overlap": true, "timeout": "5m", "repeats": 3},
 	  {"name": "feeds", "job": "poll", "type": "minutes", "every": 15},
@@ -38,20 +38,20 @@ func TestParseDeclared(t *testing.T) {
 		t.Errorf("mail = %+v", m)
 	}
 	// The definition ignores layout but not content.
-	again, _ := parseDeclared(`[{"job":"poll","name":"feeds","every":15,"type":"minutes"}]`, declareNow.Add(time.Hour), time.UTC, nil)
+	again, _ := ParseSchedules(`[{"job":"poll","name":"feeds","every":15,"type":"minutes"}]`, declareNow.Add(time.Hour), time.UTC, nil)
 	if again[0].Definition != ps[1].Definition {
 		t.Errorf("definitions differ for the same entry:\n%s\n%s", again[0].Definition, ps[1].Definition)
 	}
-	moved, _ := parseDeclared(`[{"job":"poll","name":"feeds","every":15,"type":"minutes"}]`, declareNow, berlin, nil)
+	moved, _ := ParseSchedules(`[{"job":"poll","name":"feeds","every":15,"type":"minutes"}]`, declareNow, berlin, nil)
 	if moved[0].Definition == ps[1].Definition {
 		t.Error("a new SLUICE_TZ must change the definition of an entry without a zone")
 	}
-	if none, problems := parseDeclared(" [ ] ", declareNow, time.UTC, nil); len(problems) > 0 || len(none) != 0 {
+	if none, problems := ParseSchedules(" [ ] ", declareNow, time.UTC, nil); len(problems) > 0 || len(none) != 0 {
 		t.Errorf("[] = %v, %q; want no schedules and no problems", none, problems)
 	}
 }
 
-func TestParseDeclaredProblems(t *testing.T) {
+func TestParseSchedulesProblems(t *testing.T) {
 	tests := []struct {
 		name, text string
 		want       []string // each must appear in one problem
@@ -61,6 +61,8 @@ func TestParseDeclaredProblems(t *testing.T) {
 		{"syntax", `[{"name":}]`, []string{"at byte"}},
 		{"trailing", `[] x`, []string{"after the JSON array"}},
 		{"unknown field", `[{"name":"a","job":"j","type":"hourly","evry":5}]`, []string{`unknown field "evry"`}},
+		{"one entry's unknown field hides no other entry", `[{"name":"a","job":"j","type":"hourly","evry":5},{"name":"b","type":"hourly"},{"name":7}]`,
+			[]string{`SLUICE_SCHEDULES[0] ("a"): json: unknown field "evry"`, `SLUICE_SCHEDULES[1] ("b"): job is missing`, `SLUICE_SCHEDULES[2]: name: want string`}},
 		{"wrong type", `[{"name":"a","job":"j","type":"minutes","every":"5"}]`, []string{"every: want int"}},
 		{"everything wrong", `[{"type":"weekly-ish","zone":"Mars/Base","start":"noonish","timeout":"soon","catch_up":"some","priority":-1,"max_attempts":-1,"repeats":-2}]`,
 			[]string{"name is missing", "job is missing", `zone "Mars/Base"`, "unknown schedule type", `timeout "soon"`,
@@ -74,7 +76,7 @@ func TestParseDeclaredProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ps, problems := parseDeclared(tt.text, declareNow, time.UTC, nil)
+			ps, problems := ParseSchedules(tt.text, declareNow, time.UTC, nil)
 			if ps != nil {
 				t.Errorf("schedules = %+v; want none with problems", ps)
 			}
@@ -102,16 +104,16 @@ func TestParseStart(t *testing.T) {
 		{"09:30", time.Date(2026, 3, 7, 9, 30, 0, 0, ny)}, // today in New York at declareNow
 	}
 	for _, tt := range tests {
-		got, err := parseStart(tt.in, ny, declareNow)
+		got, err := ParseStart(tt.in, ny, declareNow)
 		if err != nil || !got.Equal(tt.want) {
-			t.Errorf("parseStart(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			t.Errorf("ParseStart(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
 }
 
-// FuzzParseDeclared: no input panics, and whatever parses has a definition
+// FuzzParseSchedules: no input panics, and whatever parses has a definition
 // that parses again to the same definition.
-func FuzzParseDeclared(f *testing.F) {
+func FuzzParseSchedules(f *testing.F) {
 	for _, seed := range []string{
 		``, `[]`, `[{}]`, `null`, `[null]`, `[{"name":"a","job":"j","type":"minutes","every":5}]`,
 		`[{"name":"a","job":"j","type":"cron","cron":"CRON_TZ=Europe/Berlin 0 9 * * *"}]`,
@@ -123,14 +125,14 @@ func FuzzParseDeclared(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		watchdog := time.AfterFunc(3*time.Second, func() { panic(fmt.Sprintf("parseDeclared(%q) takes over 3s", text)) })
+		watchdog := time.AfterFunc(3*time.Second, func() { panic(fmt.Sprintf("ParseSchedules(%q) takes over 3s", text)) })
 		defer watchdog.Stop()
-		ps, problems := parseDeclared(text, declareNow, time.UTC, nil)
+		ps, problems := ParseSchedules(text, declareNow, time.UTC, nil)
 		if len(problems) > 0 && ps != nil {
 			t.Fatalf("both schedules and problems: %v %q", ps, problems)
 		}
 		for _, p := range ps {
-			again, problems := parseDeclared("["+p.Definition+"]", declareNow, time.UTC, nil)
+			again, problems := ParseSchedules("["+p.Definition+"]", declareNow, time.UTC, nil)
 			if len(problems) > 0 || len(again) != 1 || again[0].Definition != p.Definition {
 				t.Fatalf("definition %s does not parse back to itself: %q", p.Definition, problems)
 			}
