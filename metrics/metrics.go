@@ -74,7 +74,7 @@ func New(stats Stats, opts NewOpts) *Metrics {
 		queues:         newLimiter(opts.MaxLabelValues),
 		scheduleNames:  newLimiter(opts.MaxLabelValues),
 		maxLabelValues: opts.MaxLabelValues,
-		reg: prometheus.NewRegistry(),
+		reg:            prometheus.NewRegistry(),
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_tasks_total",
 			Help: "Attempts whose outcome was recorded, by job, queue and outcome (succeeded, failed, retried, released, cancelled, stale).",

@@ -26,7 +26,9 @@ func serve(t *testing.T, opts metrics.ServeOpts) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- metrics.ServeListener(ctx, ln, metrics.New(nil, metrics.NewOpts{}).Handler(nil, nil), opts) }()
+	go func() {
+		done <- metrics.ServeListener(ctx, ln, metrics.New(nil, metrics.NewOpts{}).Handler(nil, nil), opts)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
