@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/worker"
 )
 
 func TestDefaults(t *testing.T) {
@@ -257,6 +258,30 @@ func TestScheduleProblemsListedWithTheOthers(t *testing.T) {
 	for _, want := range []string{`SLUICE_WORKERS="abc"`, `SLUICE_SCHEDULES[0] ("a"): json: unknown field "evry"`, `SLUICE_SCHEDULES[1] ("b"): unknown schedule type`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v; want it to contain %q", err, want)
+		}
+	}
+}
+
+// TestDefaultsAgreeWithWorker: the settings' defaults (the envDefault tags)
+// and the worker's own, for callers that leave an option zero, are one set.
+func TestDefaultsAgreeWithWorker(t *testing.T) {
+	cfg, err := config.Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"SLUICE_TIMEOUT", cfg.Timeout, worker.DefaultTimeout},
+		{"SLUICE_RETRY - SLUICE_TIMEOUT", cfg.LeaseMargin(), worker.DefaultLeaseMargin},
+		{"SLUICE_MAX_ATTEMPTS", cfg.MaxAttempts, worker.DefaultMaxAttempts},
+		{"SLUICE_BACKOFF_BASE", cfg.BackoffBase, worker.DefaultBackoffBase},
+		{"SLUICE_BACKOFF_MAX", cfg.BackoffMax, worker.DefaultBackoffMax},
+		{"SLUICE_SHUTDOWN_GRACE", cfg.ShutdownGrace, worker.DefaultShutdownGrace},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s defaults to %v; the worker's default is %v", c.name, c.got, c.want)
 		}
 	}
 }

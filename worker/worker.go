@@ -33,16 +33,27 @@ type Store interface {
 	Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.ClaimParams) (queue.ExchangeResult, error)
 }
 
+// Defaults of Options. They are the defaults of the SLUICE_* settings too:
+// config's tests check that both say the same.
+const (
+	DefaultTimeout       = 120 * time.Second // SLUICE_TIMEOUT
+	DefaultLeaseMargin   = 60 * time.Second  // SLUICE_RETRY - SLUICE_TIMEOUT
+	DefaultMaxAttempts   = 3                 // SLUICE_MAX_ATTEMPTS
+	DefaultBackoffBase   = 10 * time.Second  // SLUICE_BACKOFF_BASE
+	DefaultBackoffMax    = time.Hour         // SLUICE_BACKOFF_MAX
+	DefaultShutdownGrace = 30 * time.Second  // SLUICE_SHUTDOWN_GRACE
+)
+
 // Options configures a Worker. Zero fields take the defaults noted.
 type Options struct {
 	Workers       int           // tasks run at once; default 1
 	Queues        []string      // queues served; empty serves all
-	Timeout       time.Duration // for tasks stored without one; default 120s
-	LeaseMargin   time.Duration // lease = timeout + margin; default 60s
+	Timeout       time.Duration // for tasks stored without one; default DefaultTimeout
+	LeaseMargin   time.Duration // lease = timeout + margin; default DefaultLeaseMargin
 	KillGrace     time.Duration // SIGTERM to SIGKILL for isolated jobs; part of the lease check
-	MaxAttempts   int           // for tasks stored without one; default 3
-	Backoff       Backoff
-	ShutdownGrace time.Duration // after a stop, how long running tasks may finish; default 30s
+	MaxAttempts   int           // for tasks stored without one; default DefaultMaxAttempts
+	Backoff       Backoff       // default DefaultBackoffBase, DefaultBackoffMax
+	ShutdownGrace time.Duration // after a stop, how long running tasks may finish; default DefaultShutdownGrace
 	// Prefetch caps how many claimed tasks may wait for a free goroutine.
 	// The worker sizes the wait by measured task durations up to this cap.
 	// Default DefaultPrefetch.
@@ -105,22 +116,22 @@ func New(store Store, registry *jobs.Registry, opts Options) *Worker {
 		opts.Workers = 1
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 120 * time.Second
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.LeaseMargin <= 0 {
-		opts.LeaseMargin = 60 * time.Second
+		opts.LeaseMargin = DefaultLeaseMargin
 	}
 	if opts.MaxAttempts < 1 {
-		opts.MaxAttempts = 3
+		opts.MaxAttempts = DefaultMaxAttempts
 	}
 	if opts.Backoff.Base <= 0 {
-		opts.Backoff.Base = 10 * time.Second
+		opts.Backoff.Base = DefaultBackoffBase
 	}
 	if opts.Backoff.Max < opts.Backoff.Base {
-		opts.Backoff.Max = max(opts.Backoff.Base, time.Hour)
+		opts.Backoff.Max = max(opts.Backoff.Base, DefaultBackoffMax)
 	}
 	if opts.ShutdownGrace <= 0 {
-		opts.ShutdownGrace = 30 * time.Second
+		opts.ShutdownGrace = DefaultShutdownGrace
 	}
 	if opts.Prefetch <= 0 {
 		opts.Prefetch = DefaultPrefetch
