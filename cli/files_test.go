@@ -115,3 +115,53 @@ func TestEnqueueDelayUsesMainNow(t *testing.T) {
 		t.Errorf("run_at = %v; want %v (Main.Now + 1h)", task.RunAt, want)
 	}
 }
+
+// TestRefusedFilesKeepTheirBytes: a file with its own tasks table, and a
+// queue a newer Sluice migrated, are refused by readers and writers alike
+// before anything is written (not even the switch to WAL).
+func TestRefusedFilesKeepTheirBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, path string)
+		want error
+	}{
+		{"its own tasks table", func(t *testing.T, path string) {
+			db, err := sql.Open("sqlite3", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec("CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT, done INTEGER)"); err != nil {
+				t.Fatal(err)
+			}
+		}, sqlitewal.ErrForeign},
+		{"a newer schema", func(t *testing.T, path string) {
+			s, err := queue.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.DB().Write.Exec("PRAGMA user_version = 999"); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+		}, sqlitewal.ErrTooNew},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "sluice.db")
+			tc.make(t, db)
+			before, _ := os.ReadFile(db)
+			for _, args := range [][]string{{"status"}, {"tasks"}, {"drain"}, {"enqueue", "echo_test", "{}"}} {
+				if r := run(t, db, nil, "", args...); !errors.Is(r.err, tc.want) {
+					t.Errorf("%s: %v; want %v", args, r.err, tc.want)
+				}
+			}
+			if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
+				t.Error("the refused file was changed")
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("folder has %d entries; want the file alone", len(entries))
+			}
+		})
+	}
+}
