@@ -7,8 +7,11 @@ import (
 	"time"
 )
 
-// MaxKeepCount bounds the count of a retention limit.
-const MaxKeepCount = 1_000_000_000
+// Bounds of a retention limit.
+const (
+	MaxKeepCount = 1_000_000_000
+	maxAge       = 100 * 365 * 24 * time.Hour
+)
 
 // ParseKeep parses a retention limit as SLUICE_KEEP_SUCCEEDED and
 // SLUICE_KEEP_FAILED write it: an age ("7d", "36h", "90m"), a count
@@ -50,7 +53,7 @@ func ParseAge(s string) (time.Duration, error) {
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 1 || n > 100*365 {
+		if err != nil || n < 1 || n > int(maxAge/(24*time.Hour)) {
 			return 0, fmt.Errorf("age %q: want a whole number of days such as 7d", s)
 		}
 		d = time.Duration(n) * 24 * time.Hour
@@ -62,6 +65,9 @@ func ParseAge(s string) (time.Duration, error) {
 	}
 	if d <= 0 {
 		return 0, fmt.Errorf("age %q: must be positive", s)
+	}
+	if d > maxAge {
+		return 0, fmt.Errorf("age %q: must be at most 100 years (36500d)", s)
 	}
 	return d, nil
 }

@@ -24,6 +24,7 @@ func TestKeep(t *testing.T) {
 		{"1h,2h", Keep{}, true},
 		{"", Keep{}, true},
 		{"1000000001", Keep{}, true},
+		{"900000h", Keep{}, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseKeep(tt.in)
