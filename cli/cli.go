@@ -293,7 +293,7 @@ func (e *env) open(ctx context.Context, readOnly bool) (*queue.Store, error) {
 	opts := queue.OpenOptions()
 	opts.ReadOnly = readOnly
 	opts.Shared = e.cfg.SharedDB
-	opts.AllowNetworkFS = e.cfg.AllowNetworkFS
+	opts.AllowNetworkFS = e.cfg.NetworkFS
 	db, err := sqlitewal.Open(ctx, e.cfg.DB, opts)
 	if err != nil {
 		return nil, hint(err)

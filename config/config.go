@@ -29,29 +29,29 @@ const TaskPrefix = Prefix + "TASK_"
 // Config is Sluice's whole configuration. Field tags name the variables
 // (without Prefix) and their defaults; the README's table mirrors them.
 type Config struct {
-	DB             string        `env:"DB" envDefault:"./sluice.db" help:"path of the SQLite queue file; created with its folder when missing by commands that write"`
-	SharedDB       bool          `env:"SHARED_DB" envDefault:"false" help:"true: keep the queue inside another application's SQLite database (its tables are left alone); otherwise such a file is refused"`
-	AllowNetworkFS bool          `env:"ALLOW_NETWORK_FS" envDefault:"false" help:"true: accept a database on NFS, SMB, 9p or FUSE, safe only if one machine ever opens it; otherwise refused"`
-	Workers        int           `env:"WORKERS" envDefault:"4" help:"tasks run at once by one process"`
-	Queues         []string      `env:"QUEUES" help:"comma-separated queues this process serves; empty serves all"`
-	Timeout        time.Duration `env:"TIMEOUT" envDefault:"120s" help:"default hard timeout of a task"`
-	Retry          time.Duration `env:"RETRY" envDefault:"180s" help:"lease of a claimed task at the default timeout; must exceed TIMEOUT + KILL_GRACE"`
-	KillGrace      time.Duration `env:"KILL_GRACE" envDefault:"5s" help:"time between SIGTERM and SIGKILL for a timed-out command"`
-	MaxAttempts    int           `env:"MAX_ATTEMPTS" envDefault:"3" help:"default attempts per task, counting the first"`
-	BackoffBase    time.Duration `env:"BACKOFF_BASE" envDefault:"10s" help:"delay before the first retry; doubles with each attempt"`
-	BackoffMax     time.Duration `env:"BACKOFF_MAX" envDefault:"1h" help:"cap on the delay between retries"`
-	ShutdownGrace  time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"after SIGTERM/SIGINT, how long running tasks may finish before they are stopped and queued again"`
-	DrainDeadline  time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
-	Poll           time.Duration `env:"POLL" envDefault:"1s" help:"sluice run: how often to look for tasks other processes added (in-process ones start at once)"`
-	TZ             string        `env:"TZ" envDefault:"UTC" help:"IANA time zone of schedules that name none (wall-clock times of daily and longer schedules and cron lines)"`
-	Schedules      string        `env:"SCHEDULES" help:"declared schedules, a JSON array (see README); set, it is the source of truth for them at drain and run start"`
-	Isolation      string        `env:"ISOLATION" envDefault:"inprocess" help:"where Go handlers run: inprocess, or process (a child process killed at the timeout)"`
-	KeepSucceeded  queue.Keep    `env:"KEEP_SUCCEEDED" envDefault:"7d" help:"succeeded tasks kept: an age (7d, 36h), a count (10000), both (7d,10000) or forever; drain and run remove the rest"`
-	KeepFailed     queue.Keep    `env:"KEEP_FAILED" envDefault:"30d" help:"failed and cancelled tasks kept (each state on its own), same form as KEEP_SUCCEEDED"`
-	LogLevel       string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	LogFormat      string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
-	MetricsFile    string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
-	HTTPAddr       string        `env:"HTTP_ADDR" help:"sluice run: serve /metrics and /healthz on this host:port (127.0.0.1:9090, or :9090 for every interface); empty: off"`
+	DB            string        `env:"DB" envDefault:"./sluice.db" help:"path of the SQLite queue file; created with its folder when missing by commands that write"`
+	SharedDB      bool          `env:"SHARED_DB" envDefault:"false" help:"true: keep the queue inside another application's SQLite database (its tables are left alone); otherwise such a file is refused"`
+	NetworkFS     bool          `env:"ALLOW_NETWORK_FS" envDefault:"false" help:"true: accept a database on NFS, SMB, 9p or FUSE, safe only if one machine ever opens it; otherwise refused"`
+	Workers       int           `env:"WORKERS" envDefault:"4" help:"tasks run at once by one process"`
+	Queues        []string      `env:"QUEUES" help:"comma-separated queues this process serves; empty serves all"`
+	Timeout       time.Duration `env:"TIMEOUT" envDefault:"120s" help:"default hard timeout of a task"`
+	Retry         time.Duration `env:"RETRY" envDefault:"180s" help:"lease of a claimed task at the default timeout; must exceed TIMEOUT + KILL_GRACE"`
+	KillGrace     time.Duration `env:"KILL_GRACE" envDefault:"5s" help:"time between SIGTERM and SIGKILL for a timed-out command"`
+	MaxAttempts   int           `env:"MAX_ATTEMPTS" envDefault:"3" help:"default attempts per task, counting the first"`
+	BackoffBase   time.Duration `env:"BACKOFF_BASE" envDefault:"10s" help:"delay before the first retry; doubles with each attempt"`
+	BackoffMax    time.Duration `env:"BACKOFF_MAX" envDefault:"1h" help:"cap on the delay between retries"`
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"after SIGTERM/SIGINT, how long running tasks may finish before they are stopped and queued again"`
+	DrainDeadline time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
+	Poll          time.Duration `env:"POLL" envDefault:"1s" help:"sluice run: how often to look for tasks other processes added (in-process ones start at once)"`
+	TZ            string        `env:"TZ" envDefault:"UTC" help:"IANA time zone of schedules that name none (wall-clock times of daily and longer schedules and cron lines)"`
+	Schedules     string        `env:"SCHEDULES" help:"declared schedules, a JSON array (see README); set, it is the source of truth for them at drain and run start"`
+	Isolation     string        `env:"ISOLATION" envDefault:"inprocess" help:"where Go handlers run: inprocess, or process (a child process killed at the timeout)"`
+	KeepSucceeded queue.Keep    `env:"KEEP_SUCCEEDED" envDefault:"7d" help:"succeeded tasks kept: an age (7d, 36h), a count (10000), both (7d,10000) or forever; drain and run remove the rest"`
+	KeepFailed    queue.Keep    `env:"KEEP_FAILED" envDefault:"30d" help:"failed and cancelled tasks kept (each state on its own), same form as KEEP_SUCCEEDED"`
+	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
+	MetricsFile   string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
+	HTTPAddr      string        `env:"HTTP_ADDR" help:"sluice run: serve /metrics and /healthz on this host:port (127.0.0.1:9090, or :9090 for every interface); empty: off"`
 
 	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
 	Exec map[string][]string `env:"-"`
