@@ -136,8 +136,8 @@ func describeTables(tables []string) string {
 }
 
 // missing is the error for a database a ReadOnly open does not create.
-func missing(path string) error {
-	return fmt.Errorf("database %s does not exist (a command that writes creates it): %w", path, fs.ErrNotExist)
+func missing() error {
+	return fmt.Errorf("%w (a command that writes creates it)", fs.ErrNotExist)
 }
 
 // claimFile writes the application_id, first of all writes to a file the

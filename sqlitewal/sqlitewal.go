@@ -171,7 +171,7 @@ func (o Options) prepare(ctx context.Context, path string, ms []migration) (clai
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && o.ReadOnly:
-		return false, missing(path)
+		return false, missing()
 	case errors.Is(err, fs.ErrNotExist):
 		if err := createFile(path); err != nil {
 			return false, err
@@ -187,7 +187,8 @@ func (o Options) prepare(ctx context.Context, path string, ms []migration) (clai
 		latest = ms[len(ms)-1].version
 	}
 	fi := fileInfo{}
-	if size > 0 {
+	// An empty file whose first transaction is still in its WAL is not new.
+	if size > 0 || exists(path+"-wal") {
 		if fi, err = inspect(ctx, path, o.BusyTimeout); err != nil {
 			return false, err
 		}
