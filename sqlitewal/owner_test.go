@@ -296,3 +296,17 @@ func TestOpenTruncatesTheWALAfterACheckpoint(t *testing.T) {
 		t.Fatalf("WAL size %d, %v; want at most %d", fi.Size(), err, opts.JournalSizeLimit)
 	}
 }
+
+func TestReadOnlyCloses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	mustOpenWith(t, path, ownedOpts()).Close()
+	opts := ownedOpts()
+	opts.ReadOnly = true
+	db, err := sqlitewal.Open(context.Background(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
