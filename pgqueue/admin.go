@@ -1,0 +1,191 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+// cancelSQL ends a queued or running task cancelled; $1 is the id.
+var cancelSQL = `
+UPDATE tasks t SET
+    state       = 'cancelled',
+    finished_at = c.now,
+    error       = $2::text,
+    lease_until = NULL,
+    history     = CASE WHEN t.state = 'running' THEN t.history || jsonb_build_array(jsonb_build_object(
+                      'attempt', t.attempt, 'outcome', 'cancelled', 'started_at', t.started_at,
+                      'duration_ms', c.now - t.started_at, 'error', $2::text)) ELSE t.history END
+FROM (SELECT ` + nowParam(3) + ` AS now) c
+WHERE t.id = $1 AND t.state IN ('queued', 'running')`
+
+// Cancel ends a queued or running task as cancelled and returns the state it
+// was in. A running task's worker notices within its cancel poll interval and
+// stops the attempt; its outcome is then discarded. The worker column is kept
+// so that worker can find its cancelled tasks.
+func (s *Store) Cancel(ctx context.Context, id int64) (queue.State, error) {
+	var prev queue.State
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// FOR UPDATE: the read and the write see the same row.
+		err := tx.QueryRow(ctx, "SELECT state FROM tasks WHERE id = $1 FOR UPDATE", id).Scan(&prev)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return queue.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if prev.Final() {
+			return fmt.Errorf("%w (it %s)", queue.ErrNotCancellable, prev)
+		}
+		_, err = tx.Exec(ctx, cancelSQL, id, queue.CancelledError, s.nowArg())
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, queue.ErrNotFound) {
+			prev = ""
+		}
+		return prev, fmt.Errorf("cancel task %d: %w", id, err)
+	}
+	return prev, nil
+}
+
+// CancelledAmong returns which of ids are cancelled. A worker asks it about
+// the tasks it is running, to stop the ones an operator cancelled.
+func (s *Store) CancelledAmong(ctx context.Context, ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out, err := s.readIDs(ctx, "SELECT id FROM tasks WHERE id = ANY($1::bigint[]) AND state = 'cancelled'", ids)
+	return out, wrap("find cancelled tasks", err)
+}
+
+// readIDs runs a query whose rows are task ids.
+func (s *Store) readIDs(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// retrySQL puts finished tasks back to queued with fresh attempts, due now,
+// keeping their history with an entry marking the retry. $1 is now, $2 the
+// ids; %s narrows the rows.
+const retrySQL = `
+UPDATE tasks t SET
+    state       = 'queued',
+    attempt     = 0,
+    run_at      = c.now,
+    finished_at = NULL,
+    result      = NULL,
+    lease_until = NULL,
+    worker      = NULL,
+    history     = t.history || jsonb_build_array(jsonb_build_object(
+                      'attempt', t.attempt, 'outcome', 'retried', 'started_at', c.now, 'duration_ms', 0))
+FROM (SELECT %s AS now) c
+WHERE %s`
+
+var (
+	retryIDsSQL = fmt.Sprintf(retrySQL, nowParam(1), "t.id = ANY($2::bigint[]) AND t.state IN ('failed', 'cancelled')")
+	// retryFailedSQL skips a task whose unique key another task holds, or
+	// that an earlier task of the batch (lower id) takes: SQLite's OR IGNORE.
+	retryFailedSQL = fmt.Sprintf(retrySQL, nowParam(1), `t.state = 'failed' AND t.id IN (
+    SELECT DISTINCT ON (f.unique_key, CASE WHEN f.unique_key IS NULL THEN f.id END) f.id
+    FROM tasks f
+    WHERE f.id = ANY($2::bigint[]) AND f.state = 'failed'
+      AND NOT EXISTS (SELECT 1 FROM tasks h WHERE h.unique_key = f.unique_key AND h.state IN ('queued', 'running'))
+    ORDER BY f.unique_key, CASE WHEN f.unique_key IS NULL THEN f.id END, f.id)`)
+)
+
+// Retry puts failed or cancelled tasks back to queued with fresh attempts,
+// keeping their history. It is all or nothing: if any id is unknown
+// (queue.ErrNotFound), not failed or cancelled (queue.ErrNotRetryable), or
+// has a unique key held by another active task (queue.ErrKeyHeld), nothing
+// changes and the error names every such task.
+func (s *Store) Retry(ctx context.Context, ids []int64) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var problems []error
+		seen := map[int64]bool{}
+		keys := map[string]int64{} // unique keys this call will take
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			problem, err := retryProblem(ctx, tx, id, keys)
+			if err != nil {
+				return fmt.Errorf("task %d: %w", id, err)
+			}
+			if problem != nil {
+				problems = append(problems, problem)
+			}
+		}
+		if len(problems) > 0 {
+			return errors.Join(problems...)
+		}
+		_, err := tx.Exec(ctx, retryIDsSQL, s.nowArg(), ids)
+		return err
+	})
+	return wrap("retry", err)
+}
+
+// retryProblem says why task id cannot be retried, or nil; keys collects
+// the unique keys the call takes. It locks the task's row.
+func retryProblem(ctx context.Context, tx pgx.Tx, id int64, keys map[string]int64) (problem, err error) {
+	var (
+		state string
+		key   *string
+	)
+	err = tx.QueryRow(ctx, "SELECT state, unique_key FROM tasks WHERE id = $1 FOR UPDATE", id).Scan(&state, &key)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("task %d: %w", id, queue.ErrNotFound), nil
+	case err != nil:
+		return nil, err
+	case state != string(queue.Failed) && state != string(queue.Cancelled):
+		return fmt.Errorf("task %d is %s: %w", id, state, queue.ErrNotRetryable), nil
+	case key == nil:
+		return nil, nil
+	}
+	if other, ok := keys[*key]; ok {
+		return fmt.Errorf("task %d: unique key %q is also task %d's, retried in the same call: %w",
+			id, *key, other, queue.ErrKeyHeld), nil
+	}
+	keys[*key] = id
+	var holder int64
+	err = tx.QueryRow(ctx, "SELECT id FROM tasks WHERE unique_key = $1 AND state IN ('queued', 'running')", *key).Scan(&holder)
+	switch {
+	case err == nil:
+		return fmt.Errorf("task %d: unique key %q is held by task %d: %w", id, *key, holder, queue.ErrKeyHeld), nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, err
+	}
+	return nil, nil
+}
+
+// RetryFailed puts every failed task (of job, when not empty) back to queued
+// with fresh attempts, queue.RetryBatch tasks per transaction so running
+// workers keep claiming in between.
+func (s *Store) RetryFailed(ctx context.Context, job string) (queue.RetryResult, error) {
+	var res queue.RetryResult
+	ids, err := s.readIDs(ctx, "SELECT id FROM tasks WHERE state = 'failed' AND ($1::text = '' OR job = $1::text) ORDER BY id", job)
+	if err != nil {
+		return res, wrap("retry failed tasks", err)
+	}
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), queue.RetryBatch)]
+		ids = ids[len(batch):]
+		tag, err := s.pool.Exec(ctx, retryFailedSQL, s.nowArg(), batch)
+		if err != nil {
+			return res, wrap("retry failed tasks", err)
+		}
+		n := int(tag.RowsAffected())
+		res.Retried += n
+		res.Skipped += len(batch) - n
+	}
+	return res, nil
+}

@@ -1,0 +1,307 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/schedule"
+)
+
+const scheduleColumns = `id, name, job, payload, queue, priority, coalesce(max_attempts, 0), coalesce(timeout_ms, 0),
+    type, every, cron, zone, start_at, repeats, coalesce(next_run_at, 0), coalesce(last_run_at, 0),
+    coalesce(last_task_id, 0), enabled, catch_up, no_overlap, source, coalesce(definition, ''), created_at, updated_at`
+
+// scanSchedule reads a row of scheduleColumns. A schedule this system cannot
+// compute (a zone it cannot load) comes back with its Err set, so one bad row
+// does not hide the others; the returned error is only for the read itself.
+func scanSchedule(row pgx.Row) (queue.Schedule, error) {
+	var (
+		s                                   queue.Schedule
+		payload, typ, zone, catchUp, source string
+		timeoutMS, start, next, last        int64
+		created, updated                    int64
+	)
+	err := row.Scan(&s.ID, &s.Name, &s.Job, &payload, &s.Queue, &s.Priority, &s.MaxAttempts, &timeoutMS,
+		&typ, &s.Spec.Every, &s.Spec.Cron, &zone, &start, &s.Repeats, &next, &last,
+		&s.LastTaskID, &s.Enabled, &catchUp, &s.NoOverlap, &source, &s.Definition, &created, &updated)
+	if err != nil {
+		return s, err
+	}
+	s.Payload = []byte(payload)
+	s.Timeout = time.Duration(timeoutMS) * time.Millisecond
+	s.Spec.Type = schedule.Type(typ)
+	s.CatchUp, s.Source = schedule.CatchUp(catchUp), queue.Source(source)
+	s.NextRun, s.LastRun = fromMS(next), fromMS(last)
+	s.CreatedAt, s.UpdatedAt = fromMS(created), fromMS(updated)
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		s.Err = fmt.Errorf("schedule %q: %w %q: %v", s.Name, queue.ErrUnknownZone, zone, err)
+		loc = time.UTC
+	}
+	s.Spec.Location = loc
+	if start != 0 {
+		s.Spec.Start = time.UnixMilli(start).In(loc)
+	}
+	if !s.NextRun.IsZero() {
+		s.NextRun = s.NextRun.In(loc)
+	}
+	if !s.LastRun.IsZero() {
+		s.LastRun = s.LastRun.In(loc)
+	}
+	if s.Err == nil {
+		if err := s.Spec.Validate(); err != nil { // a CRON_TZ zone this system lacks
+			s.Err = fmt.Errorf("schedule %q: %w", s.Name, err)
+		}
+	}
+	return s, nil
+}
+
+// collectSchedules scans rows of scheduleColumns.
+func collectSchedules(rows pgx.Rows) ([]queue.Schedule, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (queue.Schedule, error) { return scanSchedule(row) })
+}
+
+// AddSchedule stores a new schedule and returns it. Its first run is
+// p.Spec.Start if that is now or later, else the first due time after now.
+func (s *Store) AddSchedule(ctx context.Context, p queue.ScheduleParams) (queue.Schedule, error) {
+	var sc queue.Schedule
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		now, err := s.readNow(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := validateSchedule(&p, now); err != nil {
+			return err
+		}
+		id, err := insertSchedule(ctx, tx, p, now)
+		if err != nil {
+			return fmt.Errorf("%q: %w", p.Name, err)
+		}
+		sc, err = scanSchedule(tx.QueryRow(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE id = $1", id))
+		return err
+	})
+	return sc, wrap("add schedule", err)
+}
+
+func insertSchedule(ctx context.Context, tx pgx.Tx, p queue.ScheduleParams, now time.Time) (int64, error) {
+	repeats := -1
+	if p.Repeats > 0 {
+		repeats = p.Repeats
+	}
+	// ON CONFLICT: a name taken, even by a schedule committed a moment ago by
+	// another process, is ErrScheduleExists, not a failed transaction.
+	var id int64
+	err := tx.QueryRow(ctx, `
+INSERT INTO schedules (name, job, payload, queue, priority, max_attempts, timeout_ms, type, every, cron, zone,
+    start_at, repeats, next_run_at, enabled, catch_up, no_overlap, source, definition, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, true, $15, $16, $17, $18, $19, $19)
+ON CONFLICT (name) DO NOTHING
+RETURNING id`,
+		p.Name, p.Job, string(p.Payload), p.Queue, p.Priority, nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()),
+		string(p.Spec.Type), p.Spec.Every, p.Spec.Cron, p.Spec.Location.String(), startMS(p.Spec), repeats,
+		nullMS(firstRun(p.Spec, now)), string(p.CatchUp), p.NoOverlap, string(p.Source), nullString(p.Definition),
+		now.UnixMilli()).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, queue.ErrScheduleExists
+	}
+	return id, err
+}
+
+// startMS stores a cron schedule's zero Start as 0 (no lower bound).
+func startMS(spec schedule.Spec) int64 {
+	if spec.Start.IsZero() {
+		return 0
+	}
+	return spec.Start.UnixMilli()
+}
+
+// GetSchedule returns the schedule called name.
+func (s *Store) GetSchedule(ctx context.Context, name string) (queue.Schedule, error) {
+	sc, err := scanSchedule(s.pool.QueryRow(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = $1", name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return queue.Schedule{}, fmt.Errorf("get schedule %q: %w", name, queue.ErrScheduleNotFound)
+	}
+	return sc, wrap(fmt.Sprintf("get schedule %q", name), err)
+}
+
+// ListSchedules returns every schedule, by name. A schedule this system
+// cannot compute is listed with its Err set.
+func (s *Store) ListSchedules(ctx context.Context) ([]queue.Schedule, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+scheduleColumns+" FROM schedules ORDER BY name")
+	if err != nil {
+		return nil, wrap("list schedules", err)
+	}
+	out, err := collectSchedules(rows)
+	return out, wrap("list schedules", err)
+}
+
+// RemoveSchedule deletes the schedule called name. Tasks it already made stay.
+func (s *Store) RemoveSchedule(ctx context.Context, name string) error {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM schedules WHERE name = $1", name)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = queue.ErrScheduleNotFound
+	}
+	return wrap(fmt.Sprintf("remove schedule %q", name), err)
+}
+
+// PauseSchedule stops the schedule called name from firing until resumed.
+func (s *Store) PauseSchedule(ctx context.Context, name string) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE schedules SET enabled = false, updated_at = "+nowParam(2)+" WHERE name = $1",
+		name, s.nowArg())
+	if err == nil && tag.RowsAffected() == 0 {
+		err = queue.ErrScheduleNotFound
+	}
+	return wrap(fmt.Sprintf("pause schedule %q", name), err)
+}
+
+// ResumeSchedule lets a paused schedule fire again. Due times that passed
+// while it was paused are skipped, whatever its catch-up policy: its next
+// run is its first due time after now.
+func (s *Store) ResumeSchedule(ctx context.Context, name string) (queue.Schedule, error) {
+	var sc queue.Schedule
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		sc, err = scanSchedule(tx.QueryRow(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = $1 FOR UPDATE", name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = queue.ErrScheduleNotFound
+		}
+		if err == nil {
+			err = sc.Err
+		}
+		if err != nil {
+			return err
+		}
+		now, err := s.readNow(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next := sc.NextRun
+		if !sc.Enabled && !next.IsZero() && !next.After(now) {
+			next = sc.Spec.Next(now)
+		}
+		_, err = tx.Exec(ctx, "UPDATE schedules SET enabled = true, next_run_at = $1, updated_at = $2 WHERE id = $3",
+			nullMS(next), now.UnixMilli(), sc.ID)
+		sc.Enabled, sc.NextRun = true, next
+		return err
+	})
+	if err != nil {
+		return queue.Schedule{}, fmt.Errorf("resume schedule %q: %w", name, err)
+	}
+	return sc, nil
+}
+
+// SyncSchedules makes the SourceEnv schedules match ps, in one transaction:
+// a new name is added; a name whose Definition changed is updated (its next
+// run recomputed when its timing changed, its remaining repeats reset);
+// an unchanged one is left alone, with its firing state and a pause made
+// with the CLI; SourceEnv schedules missing from ps are removed (their tasks
+// stay). SourceCLI schedules are never touched: a name taken by one is an
+// error wrapping queue.ErrScheduleExists. Processes syncing at once take
+// turns (the schedules table is locked for the transaction).
+func (s *Store) SyncSchedules(ctx context.Context, ps []queue.ScheduleParams) (queue.SyncResult, error) {
+	var res queue.SyncResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// SHARE ROW EXCLUSIVE: one syncer at a time; firing (row locks) waits.
+		if _, err := tx.Exec(ctx, "LOCK TABLE schedules IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			return err
+		}
+		now, err := s.readNow(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err = syncSchedules(ctx, tx, ps, now)
+		return err
+	})
+	if err != nil {
+		return queue.SyncResult{}, wrap("sync schedules", err)
+	}
+	return res, nil
+}
+
+func syncSchedules(ctx context.Context, tx pgx.Tx, ps []queue.ScheduleParams, now time.Time) (queue.SyncResult, error) {
+	var res queue.SyncResult
+	startless := make([]bool, len(ps))
+	for i := range ps {
+		startless[i] = ps[i].Spec.Start.IsZero()
+		ps[i].Source = queue.SourceEnv
+		if err := validateSchedule(&ps[i], now); err != nil {
+			return res, err
+		}
+	}
+	rows, err := tx.Query(ctx, "SELECT "+scheduleColumns+" FROM schedules")
+	if err != nil {
+		return res, err
+	}
+	all, err := collectSchedules(rows)
+	if err != nil {
+		return res, err
+	}
+	existing := map[string]queue.Schedule{}
+	for _, sc := range all {
+		existing[sc.Name] = sc
+	}
+	listed := map[string]bool{}
+	for i, p := range ps {
+		if listed[p.Name] {
+			return res, fmt.Errorf("%w %q: the name is declared twice", queue.ErrInvalidSchedule, p.Name)
+		}
+		listed[p.Name] = true
+		old, ok := existing[p.Name]
+		switch {
+		case !ok:
+			if _, err := insertSchedule(ctx, tx, p, now); err != nil {
+				return res, fmt.Errorf("add %q: %w", p.Name, err)
+			}
+			res.Added = append(res.Added, p.Name)
+		case old.Source != queue.SourceEnv:
+			return res, fmt.Errorf("%q: %w (made with the CLI; remove it or rename the declared one)",
+				p.Name, queue.ErrScheduleExists)
+		case old.Definition != p.Definition:
+			if err := updateSchedule(ctx, tx, old, p, startless[i], now); err != nil {
+				return res, fmt.Errorf("update %q: %w", p.Name, err)
+			}
+			res.Updated = append(res.Updated, p.Name)
+		}
+	}
+	for _, old := range all {
+		if old.Source == queue.SourceEnv && !listed[old.Name] {
+			if _, err := tx.Exec(ctx, "DELETE FROM schedules WHERE id = $1", old.ID); err != nil {
+				return res, fmt.Errorf("remove %q: %w", old.Name, err)
+			}
+			res.Removed = append(res.Removed, old.Name)
+		}
+	}
+	return res, nil
+}
+
+// updateSchedule rewrites old's definition with p. A declaration without a
+// start keeps the stored one, so editing a payload does not move due times.
+func updateSchedule(ctx context.Context, tx pgx.Tx, old queue.Schedule, p queue.ScheduleParams, keepStart bool, now time.Time) error {
+	if keepStart && (!old.Spec.Start.IsZero() || p.Spec.Type == schedule.Cron) {
+		p.Spec.Start = old.Spec.Start
+	}
+	next := old.NextRun
+	timing := p.Spec.Type != old.Spec.Type || p.Spec.Every != old.Spec.Every || p.Spec.Cron != old.Spec.Cron ||
+		p.Spec.Location.String() != old.Spec.Location.String() || startMS(p.Spec) != startMS(old.Spec)
+	if timing {
+		next = firstRun(p.Spec, now)
+	}
+	repeats := -1
+	if p.Repeats > 0 {
+		repeats = p.Repeats
+	}
+	_, err := tx.Exec(ctx, `
+UPDATE schedules SET job = $1, payload = $2, queue = $3, priority = $4, max_attempts = $5, timeout_ms = $6, type = $7,
+    every = $8, cron = $9, zone = $10, start_at = $11, repeats = $12, next_run_at = $13, catch_up = $14, no_overlap = $15,
+    definition = $16, updated_at = $17
+WHERE id = $18`,
+		p.Job, string(p.Payload), p.Queue, p.Priority, nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()),
+		string(p.Spec.Type), p.Spec.Every, p.Spec.Cron, p.Spec.Location.String(), startMS(p.Spec), repeats,
+		nullMS(next), string(p.CatchUp), p.NoOverlap, p.Definition, now.UnixMilli(), old.ID)
+	return err
+}
