@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/internal/pgtest"
+	"github.com/sluicehq/sluice/pgqueue"
 	"github.com/sluicehq/sluice/queue"
 )
 
@@ -62,13 +63,35 @@ func TestEnqueuedHearsOtherProcesses(t *testing.T) {
 	waitClosed(t, ch, "a plain SQL insert")
 }
 
-// TestEnqueuedAfterClose: a closed store's listener is gone, and Enqueued
-// starts no new one.
-func TestEnqueuedAfterClose(t *testing.T) {
-	s := openStore(t, pgtest.URL(t), nil)
+// TestCloseStopsTheListener: Close ends the listener's connection (the
+// server sees it go), and Enqueued on a closed store starts none.
+func TestCloseStopsTheListener(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	s, watcher := openStore(t, url, nil), openStore(t, url, nil)
+	listeners := func() int {
+		t.Helper()
+		var n int
+		err := watcher.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query = 'LISTEN `+pgqueue.NotifyChannel+`'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	waitClosed(t, s.Enqueued(), "the listener starting")
+	if n := listeners(); n != 1 {
+		t.Fatalf("%d listening sessions; want 1", n)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.Enqueued() // must not start a listener on a closed pool (the race detector and Close would see it)
+	_ = s.Enqueued()
+	deadline := time.Now().Add(10 * time.Second)
+	for listeners() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the listening session outlived Close by 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
