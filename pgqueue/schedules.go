@@ -69,23 +69,26 @@ func collectSchedules(rows pgx.Rows) ([]queue.Schedule, error) {
 // AddSchedule stores a new schedule and returns it. Its first run is
 // p.Spec.Start if that is now or later, else the first due time after now.
 func (s *Store) AddSchedule(ctx context.Context, p queue.ScheduleParams) (queue.Schedule, error) {
+	now, err := s.readNow(ctx, s.pool)
+	if err != nil {
+		return queue.Schedule{}, wrap("add schedule", err)
+	}
+	if err := validateSchedule(&p, now); err != nil {
+		return queue.Schedule{}, wrap("add schedule", err)
+	}
 	var sc queue.Schedule
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		now, err := s.readNow(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if err := validateSchedule(&p, now); err != nil {
-			return err
-		}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		id, err := insertSchedule(ctx, tx, p, now)
 		if err != nil {
-			return fmt.Errorf("%q: %w", p.Name, err)
+			return err
 		}
 		sc, err = scanSchedule(tx.QueryRow(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE id = $1", id))
 		return err
 	})
-	return sc, wrap("add schedule", err)
+	if err != nil {
+		return queue.Schedule{}, fmt.Errorf("add schedule %q: %w", p.Name, err)
+	}
+	return sc, nil
 }
 
 func insertSchedule(ctx context.Context, tx pgx.Tx, p queue.ScheduleParams, now time.Time) (int64, error) {

@@ -59,4 +59,12 @@ func TestValidationMatchesQueue(t *testing.T) {
 			t.Errorf("add schedule %+.40v:\n sqlite:   %v\n postgres: %v", p, lerr, perr)
 		}
 	}
+	dup := queue.ScheduleParams{Name: "dup", Job: "x", Spec: spec}
+	for range 2 {
+		_, lerr := lite.AddSchedule(ctx, dup)
+		_, perr := pg.AddSchedule(ctx, dup)
+		if (lerr == nil) != (perr == nil) || lerr != nil && lerr.Error() != perr.Error() {
+			t.Errorf("add schedule twice:\n sqlite:   %v\n postgres: %v", lerr, perr)
+		}
+	}
 }
