@@ -24,12 +24,14 @@ func (s *Store) Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.
 	var res queue.ExchangeResult
 	b := &pgx.Batch{}
 	now := s.nowArg()
-	for _, o := range outcomes {
-		args, err := outcomeArgs(o, p.Worker, now)
+	var sent []int // indexes of the outcomes the statement writes
+	if len(outcomes) > 0 {
+		args, idx, err := outcomeArgs(outcomes, p.Worker, now)
 		if err != nil {
 			return res, err
 		}
-		b.Queue(outcomeSQL, args...)
+		sent = idx
+		b.Queue(outcomesSQL, args...)
 	}
 	claiming := p.Limit > 0
 	if claiming {
@@ -41,7 +43,7 @@ func (s *Store) Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.
 		return res, nil
 	}
 	br := s.pool.SendBatch(ctx, b)
-	err := s.readExchange(br, outcomes, claiming, p, &res)
+	err := s.readExchange(br, outcomes, sent, claiming, p, &res)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -55,15 +57,17 @@ func (s *Store) Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.
 }
 
 // readExchange reads the pipeline's results in the order Exchange queued them.
-func (s *Store) readExchange(br pgx.BatchResults, outcomes []queue.Outcome, claiming bool, p queue.ClaimParams, res *queue.ExchangeResult) error {
-	for _, o := range outcomes {
-		tag, err := br.Exec()
+func (s *Store) readExchange(br pgx.BatchResults, outcomes []queue.Outcome, sent []int, claiming bool, p queue.ClaimParams, res *queue.ExchangeResult) error {
+	if len(outcomes) > 0 {
+		rows, err := br.Query()
 		if err != nil {
-			return fmt.Errorf("write outcome of task %d: %w", o.ID, err)
+			return fmt.Errorf("write outcomes: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			res.Stale = append(res.Stale, o)
+		written, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("write outcomes: %w", err)
 		}
+		res.Stale = staleOutcomes(outcomes, sent, written)
 	}
 	if !claiming {
 		return nil
@@ -96,66 +100,132 @@ func (s *Store) readExchange(br pgx.BatchResults, outcomes []queue.Outcome, clai
 	return nil
 }
 
-// outcomeSQL writes one attempt's outcome, if the task is still running
-// under this worker's lease at this attempt (else it is stale).
-var outcomeSQL = `
+// outcomesSQL writes a batch of outcomes in one statement: the arrays
+// $1.. hold one outcome per element, and each is written only if its task
+// is still running under this worker's lease ($13) at its attempt (else it
+// is stale). It returns the ordinals of the outcomes it wrote.
+var outcomesSQL = `
 UPDATE tasks t SET
-    state       = $1::text,
-    result      = $2::text,
-    error       = CASE WHEN $1::text = 'succeeded' THEN NULL WHEN $3::text IS NULL THEN t.error ELSE $3::text END,
-    run_at      = CASE WHEN $13::boolean THEN c.now ELSE coalesce($4::bigint, t.run_at) END,
-    finished_at = CASE WHEN $5::boolean THEN c.now END,
-    duration_ms = $6::bigint,
-    attempt     = t.attempt - $7::bigint,
+    state       = o.state,
+    result      = o.result,
+    error       = CASE WHEN o.state = 'succeeded' THEN NULL WHEN o.error IS NULL THEN t.error ELSE o.error END,
+    run_at      = CASE WHEN o.run_now THEN c.now ELSE coalesce(o.run_at, t.run_at) END,
+    finished_at = CASE WHEN o.finished THEN c.now END,
+    duration_ms = o.duration_ms,
+    attempt     = t.attempt - o.uncharge,
     lease_until = NULL,
     worker      = NULL,
     history     = t.history || jsonb_build_array(jsonb_build_object(
-                      'attempt', t.attempt, 'outcome', $8::text, 'started_at', $9::bigint,
-                      'duration_ms', $6::bigint, 'error', $3::text))
-FROM (SELECT ` + nowParam(14) + ` AS now) c
-WHERE t.id = $10 AND t.attempt = $11 AND t.state = 'running' AND t.worker = $12::text`
+                      'attempt', t.attempt, 'outcome', o.label, 'started_at', o.started_at,
+                      'duration_ms', o.duration_ms, 'error', o.error))
+FROM (SELECT ` + nowParam(14) + ` AS now) c,
+    unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::boolean[],
+           $8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[])
+        WITH ORDINALITY AS o(id, attempt, state, result, error, run_at, finished, run_now, duration_ms,
+                             uncharge, label, started_at, n)
+WHERE t.id = ANY($1::bigint[]) AND t.id = o.id AND t.attempt = o.attempt AND t.state = 'running' AND t.worker = $13::text
+RETURNING o.n`
 
-// outcomeArgs returns outcomeSQL's parameters for o.
-func outcomeArgs(o queue.Outcome, worker string, now any) ([]any, error) {
+// outcomeArgs returns outcomesSQL's parameters for outcomes, and the
+// indexes of the outcomes they carry. Of outcomes repeating a task and
+// attempt, only the first is sent: written one after the other, the later
+// ones would find the task no longer running, so they are stale whatever
+// happens to the first (and one statement updates a row only once).
+func outcomeArgs(outcomes []queue.Outcome, worker string, now any) ([]any, []int, error) {
 	var (
-		state    queue.State
-		result   any
-		runAt    any
-		finished bool
-		runNow   bool
-		uncharge int
-		label    = o.Label
+		ids, attempts, runAts, durations, uncharges, starts []*int64
+		states, results, errs, labels                       []*string
+		finisheds, runNows                                  []bool
+		sent                                                []int
 	)
+	type key struct {
+		id      int64
+		attempt int
+	}
+	seen := map[key]bool{}
+	for i, o := range outcomes {
+		if seen[key{o.ID, o.Attempt}] {
+			continue
+		}
+		seen[key{o.ID, o.Attempt}] = true
+		w, err := writeOf(o)
+		if err != nil {
+			return nil, nil, err
+		}
+		sent = append(sent, i)
+		ids = append(ids, ptr(o.ID))
+		attempts = append(attempts, ptr(int64(o.Attempt)))
+		states = append(states, ptr(string(w.state)))
+		results = append(results, w.result)
+		errs = append(errs, w.err)
+		runAts = append(runAts, w.runAt)
+		finisheds = append(finisheds, w.finished)
+		runNows = append(runNows, w.runNow)
+		durations = append(durations, ptr(o.Duration.Milliseconds()))
+		uncharges = append(uncharges, ptr(w.uncharge))
+		labels = append(labels, ptr(w.label))
+		starts = append(starts, ptr(ms(o.StartedAt)))
+	}
+	return []any{ids, attempts, states, results, errs, runAts, finisheds, runNows, durations, uncharges,
+		labels, starts, worker, now}, sent, nil
+}
+
+// outcomeWrite is what one outcome writes into its task.
+type outcomeWrite struct {
+	state            queue.State
+	result, err      *string
+	runAt            *int64 // nil: keep
+	finished, runNow bool
+	uncharge         int64
+	label            string
+}
+
+// writeOf decides what outcome o writes, as queue does.
+func writeOf(o queue.Outcome) (outcomeWrite, error) {
+	w := outcomeWrite{label: o.Label}
+	if o.Error != "" {
+		w.err = ptr(storable(o.Error))
+	}
+	defaultLabel := ""
 	switch o.Kind {
 	case queue.Succeed:
-		state, result, finished = queue.Succeeded, storable(string(o.Result)), true
-		if label == "" {
-			label = "succeeded"
-		}
+		w.state, w.result, w.finished, defaultLabel = queue.Succeeded, ptr(storable(string(o.Result))), true, "succeeded"
 	case queue.Fail:
 		if o.RetryAt.IsZero() {
-			state, finished = queue.Failed, true
+			w.state, w.finished = queue.Failed, true
 		} else {
-			state, runAt = queue.Queued, o.RetryAt.UnixMilli()
+			w.state, w.runAt = queue.Queued, ptr(o.RetryAt.UnixMilli())
 		}
-		if label == "" {
-			label = "failed"
-		}
+		defaultLabel = "failed"
 	case queue.Release:
-		state, runNow, uncharge = queue.Queued, true, 1
-		if label == "" {
-			label = "released"
-		}
+		w.state, w.runNow, w.uncharge, defaultLabel = queue.Queued, true, 1, "released"
 	case queue.Cancel:
-		state, finished = queue.Cancelled, true
-		if label == "" {
-			label = "cancelled"
-		}
+		w.state, w.finished, defaultLabel = queue.Cancelled, true, "cancelled"
 	default:
-		return nil, fmt.Errorf("write outcome of task %d: unknown kind %d", o.ID, o.Kind)
+		return w, fmt.Errorf("write outcome of task %d: unknown kind %d", o.ID, o.Kind)
 	}
-	return []any{string(state), result, nullString(storable(o.Error)), runAt, finished,
-		o.Duration.Milliseconds(), uncharge, label, ms(o.StartedAt), o.ID, o.Attempt, worker, runNow, now}, nil
+	if w.label == "" {
+		w.label = defaultLabel
+	}
+	return w, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// staleOutcomes returns the outcomes that were not written: those not sent
+// and those sent whose ordinal (1-based among sent) is not in written.
+func staleOutcomes(outcomes []queue.Outcome, sent []int, written []int64) []queue.Outcome {
+	ok := make([]bool, len(outcomes))
+	for _, n := range written {
+		ok[sent[n-1]] = true
+	}
+	var stale []queue.Outcome
+	for i, o := range outcomes {
+		if !ok[i] {
+			stale = append(stale, o)
+		}
+	}
+	return stale
 }
 
 // recoverSQL ends the leases that expired: the attempt counts, and the task

@@ -42,7 +42,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}
 	claimQ, claimArgs := claimQuery(queue.ClaimParams{Worker: "w", Limit: 25}, nil)
 	queuesQ, queuesArgs := claimQuery(queue.ClaimParams{Worker: "w", Limit: 25, Queues: []string{"q1"}}, nil)
-	outArgs, _ := outcomeArgs(queue.Outcome{ID: 1, Attempt: 1, Kind: queue.Succeed}, "w", nil)
+	outArgs, _, _ := outcomeArgs([]queue.Outcome{{ID: 1, Attempt: 1, Kind: queue.Succeed}}, "w", nil)
 	tests := []struct {
 		name, sql string
 		args      []any
@@ -51,7 +51,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"claim", claimQ, claimArgs, []string{"Index Scan using tasks_due"}},
 		{"claim by queue", queuesQ, queuesArgs, []string{"Index Scan using tasks_due"}},
 		{"recover leases", recoverSQL, []any{nil, 3, "x"}, []string{"tasks_lease"}},
-		{"outcome", outcomeSQL, outArgs, []string{"tasks_pkey"}},
+		{"outcomes", outcomesSQL, outArgs, []string{"tasks_pkey"}},
 		{"next wakeup", fmt.Sprintf(nextWakeupSQL, ""), nil, []string{"tasks_due", "tasks_lease"}},
 		{"prune by age", pruneAgeSQL, []any{"succeeded", 100, 500}, []string{"tasks_state"}},
 	}
