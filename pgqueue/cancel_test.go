@@ -1,0 +1,106 @@
+package pgqueue_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/jobs"
+	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/worker"
+)
+
+func TestCancel(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s := mustStore(t, clk)
+	running := mustEnqueue(t, s, queue.EnqueueParams{Job: "x", Priority: 1})
+	claimed := exchange(t, s, nil, queue.ClaimParams{Worker: "w1", Limit: 1, DefaultTimeout: time.Minute, DefaultMaxAttempts: 3})
+	if len(claimed.Claimed) != 1 || claimed.Claimed[0].ID != running {
+		t.Fatalf("claimed %v; want task %d", ids(claimed.Claimed), running)
+	}
+	queued := mustEnqueue(t, s, queue.EnqueueParams{Job: "x", RunAt: clk.Now().Add(time.Hour)})
+	done := mustEnqueue(t, s, queue.EnqueueParams{Job: "x"})
+	finish(t, s, map[int64]queue.Kind{done: queue.Succeed})
+	clk.Advance(5 * time.Second)
+
+	if prev, err := s.Cancel(ctx, queued); err != nil || prev != queue.Queued {
+		t.Fatalf("cancel queued = %s, %v", prev, err)
+	}
+	if got, _ := s.Get(ctx, queued); got.State != queue.Cancelled || got.Error != queue.CancelledError ||
+		!got.FinishedAt.Equal(clk.Now()) || len(got.History) != 0 {
+		t.Errorf("cancelled queued task = %+v; want cancelled now, no attempt in its history", got)
+	}
+	if prev, err := s.Cancel(ctx, running); err != nil || prev != queue.Running {
+		t.Fatalf("cancel running = %s, %v", prev, err)
+	}
+	got, _ := s.Get(ctx, running)
+	if got.State != queue.Cancelled || got.Worker != "w1" || len(got.History) != 1 ||
+		got.History[0].Outcome != "cancelled" || got.History[0].Duration != 5*time.Second {
+		t.Errorf("cancelled running task = %+v; want its worker kept and the attempt in its history", got)
+	}
+	if among, err := s.CancelledAmong(ctx, []int64{running, done, 999}); err != nil || !slices.Equal(among, []int64{running}) {
+		t.Errorf("CancelledAmong = %v, %v; want [%d]", among, err, running)
+	}
+	res := exchange(t, s, []queue.Outcome{{ID: running, Attempt: 1, Kind: queue.Succeed}}, queue.ClaimParams{Worker: "w1"})
+	if len(res.Stale) != 1 {
+		t.Errorf("the cancelled task's outcome was written; want it stale")
+	}
+	if prev, err := s.Cancel(ctx, done); !errors.Is(err, queue.ErrNotCancellable) || prev != queue.Succeeded {
+		t.Errorf("cancel finished = %s, %v; want succeeded, ErrNotCancellable", prev, err)
+	}
+	if _, err := s.Cancel(ctx, 999); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("cancel unknown = %v; want ErrNotFound", err)
+	}
+	if next, err := s.NextDue(ctx); err != nil || !next.IsZero() {
+		t.Errorf("NextDue with nothing queued = %v, %v; want zero", next, err)
+	}
+	later := mustEnqueue(t, s, queue.EnqueueParams{Job: "x", RunAt: clk.Now().Add(time.Minute)})
+	if next, err := s.NextDue(ctx); err != nil || !next.Equal(clk.Now().Add(time.Minute)) {
+		t.Errorf("NextDue = %v, %v; want task %d's run_at", next, err, later)
+	}
+}
+
+// TestCancelStopsARunningTask: an operator's cancel reaches a worker's
+// running attempt through the store (CancelledAmong), and the task stays
+// cancelled.
+func TestCancelStopsARunningTask(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t, nil)
+	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "block"})
+	started := make(chan struct{})
+	reg := jobs.NewRegistry()
+	reg.Register("block", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	w := worker.New(s, reg, worker.Options{CancelPoll: 10 * time.Millisecond, ID: "w"})
+	drained := make(chan error, 1)
+	go func() {
+		_, err := w.Drain(ctx, worker.DrainOpts{})
+		drained <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task did not start within 10s")
+	}
+	if _, err := s.Cancel(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain did not end within 10s of the cancel")
+	}
+	if got, _ := s.Get(ctx, id); got.State != queue.Cancelled {
+		t.Errorf("task is %s; want cancelled", got.State)
+	}
+}
