@@ -12,7 +12,8 @@
 //
 // The server is also tied to the test binary's life (it is the binary's
 // child, with a parent-death signal), so a binary killed by a test timeout
-// does not leave it running.
+// does not leave it running; the folder it leaves is removed by the next
+// binary that starts a server.
 //
 // Without a server (no SLUICE_TEST_POSTGRES, no binaries) URL skips the test
 // with one line; under CI=true it fails instead: CI installs PostgreSQL, so

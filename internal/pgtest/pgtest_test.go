@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -150,5 +152,35 @@ func TestDatabaseName(t *testing.T) {
 	got := databaseName("TestX/sub case#1", 7)
 	if !strings.HasPrefix(got, "sluice_testx_sub_case_1_") || !strings.HasSuffix(got, "_7") || len(got) > 63 {
 		t.Errorf("databaseName = %q", got)
+	}
+}
+
+func TestRemoveOrphans(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	mk := func(owner string) string {
+		d, err := os.MkdirTemp("", tempPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner != "" {
+			if err := os.WriteFile(filepath.Join(d, ownerFile), []byte(owner), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	// A process that has exited: its id is free until reused.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	orphan := mk(strconv.Itoa(cmd.Process.Pid))
+	mine := mk(strconv.Itoa(os.Getpid()))
+	making := mk("")
+	removeOrphans()
+	for d, want := range map[string]bool{orphan: false, mine: true, making: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s exists: %v; want %v", filepath.Base(d), err == nil, want)
+		}
 	}
 }

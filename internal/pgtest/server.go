@@ -56,6 +56,30 @@ func isFile(p string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
+// A private server's folder is named tempPrefix* and holds ownerFile, the
+// process id of the test binary that made it.
+const (
+	tempPrefix = "sluice-pgtest-"
+	ownerFile  = "owner.pid"
+)
+
+// removeOrphans removes the folders of private servers whose test binary
+// is gone (killed: its server went with it, its folder stayed).
+func removeOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue // being made, or not ours
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // alive (or not ours to judge)
+		}
+		_ = os.RemoveAll(d)
+	}
+}
+
 // server is a private PostgreSQL server, a child of this process.
 type server struct {
 	dir  string // data folder and socket, removed by stop
@@ -72,9 +96,13 @@ const port = 5432
 // PostgreSQL refuses to run as root: when this process is root, the folder
 // is given to the postgres user and both programs run as that user.
 func start(b binaries) (*server, error) {
-	dir, err := os.MkdirTemp("", "sluice-pgtest-")
+	removeOrphans()
+	dir, err := os.MkdirTemp("", tempPrefix)
 	if err != nil {
 		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
 	s := &server{dir: dir, done: make(chan error, 1)}
 	cred, err := credential(dir)
