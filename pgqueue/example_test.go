@@ -14,7 +14,7 @@ import (
 // the commit. (No output: it needs a server; the tests run the same steps.)
 func Example() {
 	ctx := context.Background()
-	s, err := pgqueue.Open(ctx, "postgres://app@db.internal/app?search_path=sluice", pgqueue.NewOpts{})
+	s, err := pgqueue.Open(ctx, "postgres://app@db.internal/app?search_path=sluice,public", pgqueue.NewOpts{})
 	if err != nil {
 		log.Fatal(err)
 	}
