@@ -128,6 +128,10 @@ func (s *Store) Retry(ctx context.Context, ids []int64) error {
 			return errors.Join(problems...)
 		}
 		_, err := tx.Exec(ctx, retryIDsSQL, s.nowArg(), ids)
+		if isUniqueViolation(err) {
+			// An enqueue took a key between the check and the update.
+			err = fmt.Errorf("%w: %w", queue.ErrKeyHeld, err)
+		}
 		return err
 	})
 	return wrap("retry", err)
@@ -180,6 +184,11 @@ func (s *Store) RetryFailed(ctx context.Context, job string) (queue.RetryResult,
 		batch := ids[:min(len(ids), queue.RetryBatch)]
 		ids = ids[len(batch):]
 		tag, err := s.pool.Exec(ctx, retryFailedSQL, s.nowArg(), batch)
+		for try := 1; isUniqueViolation(err) && try < insertTries; try++ {
+			// An enqueue took a key between the check and the update; the
+			// statement sees its holder now and skips the task.
+			tag, err = s.pool.Exec(ctx, retryFailedSQL, s.nowArg(), batch)
+		}
 		if err != nil {
 			return res, wrap("retry failed tasks", err)
 		}
