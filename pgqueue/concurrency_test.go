@@ -186,3 +186,49 @@ func TestRecoverConcurrently(t *testing.T) {
 		t.Errorf("max attempt %d, %d tasks with one history entry; want 2 and %d", maxAttempt, histories, tasks)
 	}
 }
+
+// TestSyncSchedulesConcurrently: processes starting at once with the same
+// SLUICE_SCHEDULES take turns; one adds each schedule, the others find it
+// unchanged, and none fails.
+func TestSyncSchedulesConcurrently(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	clk := &clock{t: noon}
+	ss := make([]*pgqueue.Store, 5)
+	for i := range ss {
+		ss[i] = openStore(t, url, clk)
+	}
+	declared := func() []queue.ScheduleParams {
+		var ps []queue.ScheduleParams
+		for _, name := range []string{"a", "b", "c"} {
+			p := every10(name)
+			p.Definition = "v1"
+			ps = append(ps, p)
+		}
+		return ps
+	}
+	results := make([]queue.SyncResult, len(ss))
+	errs := make([]error, len(ss))
+	var wg sync.WaitGroup
+	for i, s := range ss {
+		wg.Go(func() { results[i], errs[i] = s.SyncSchedules(ctx, declared()) })
+	}
+	wg.Wait()
+	added := 0
+	for i := range ss {
+		if errs[i] != nil {
+			t.Fatalf("store %d: %v", i, errs[i])
+		}
+		added += len(results[i].Added)
+		if len(results[i].Updated)+len(results[i].Removed) != 0 {
+			t.Errorf("store %d: %+v; want nothing updated or removed", i, results[i])
+		}
+	}
+	list, err := ss[0].ListSchedules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added != 3 || len(list) != 3 {
+		t.Errorf("added %d in all, %d stored; want 3 and 3", added, len(list))
+	}
+}
