@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/jobs"
 	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/sqlitewal"
+	"github.com/sluicehq/sluice/supervisor"
 )
 
 // Exit codes, as systemd units and container platforms rely on them.
@@ -40,9 +41,12 @@ func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Spri
 func ExitCode(err error) int {
 	var ue *UsageError
 	var ce *config.Error
+	var es exitStatus
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &es):
+		return int(es)
 	case errors.As(err, &ue):
 		return ExitUsage
 	case errors.As(err, &ce):
@@ -58,6 +62,10 @@ func ExitCode(err error) int {
 // PrintError writes err for a person: one problem per line.
 func PrintError(w io.Writer, err error) {
 	var ce *config.Error
+	var es exitStatus
+	if errors.As(err, &es) {
+		return // the hidden command said what it had to
+	}
 	if errors.As(err, &ce) {
 		fmt.Fprintf(w, "sluice: invalid configuration (%d problems):\n", len(ce.Problems))
 		for _, p := range ce.Problems {
@@ -136,8 +144,11 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		printUsage(m.Stdout)
 		return nil
 	}
-	if args[0] == handleCommand {
+	switch args[0] {
+	case handleCommand:
 		return runHandle(ctx, m, args[1:])
+	case supervisor.Command:
+		return runSupervise(m, args[1:])
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -204,6 +215,8 @@ type env struct {
 	log  *slog.Logger
 	jobs *jobs.Registry
 	now  func() time.Time
+	// containment is what contains exec jobs' processes (see supervision).
+	containment supervisor.Containment
 	// declared holds SLUICE_SCHEDULES, parsed; nil when it is not set.
 	declared []queue.ScheduleParams
 }
@@ -225,38 +238,46 @@ func (m *Main) env() (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := m.registry(cfg)
+	reg, containment, err := m.registry(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg, now: now, declared: cfg.Declared}, nil
+	return &env{cfg: cfg, log: newLogger(cfg, m.Stderr, m.Environ), jobs: reg, now: now, declared: cfg.Declared,
+		containment: containment}, nil
 }
 
 // registry returns the jobs this process runs: the Go handlers, the exec jobs
 // from SLUICE_EXEC_*, and Go handlers moved to child processes when
-// SLUICE_ISOLATION=process (or per job).
-func (m *Main) registry(cfg config.Config) (*jobs.Registry, error) {
+// SLUICE_ISOLATION=process (or per job); every child process runs under a
+// supervisor where the system has them.
+func (m *Main) registry(cfg config.Config) (*jobs.Registry, supervisor.Containment, error) {
 	base := m.Jobs
 	if base == nil {
 		base = jobs.NewRegistry()
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find own executable for process isolation: %w", err)
+		return nil, supervisor.Containment{}, fmt.Errorf("find own executable for process isolation: %w", err)
 	}
-	reg := base.Isolate([]string{self, handleCommand}, cfg.KillGrace, cfg.Isolation == "process")
+	sup, containment, err := supervision(cfg, self)
+	if err != nil {
+		return nil, containment, err
+	}
+	cmd := jobs.Command{Argv: []string{self, handleCommand}, KillGrace: cfg.KillGrace, Supervisor: sup}
+	reg := base.Isolate(cmd, cfg.Isolation == "process")
 	var problems []string
 	for name, argv := range cfg.Exec {
 		if _, err := reg.Lookup(name); err == nil {
 			problems = append(problems, fmt.Sprintf("%s%s: job %q is already defined by a Go handler", config.ExecPrefix, strings.ToUpper(name), name))
 			continue
 		}
-		reg.Add(jobs.Exec(name, jobs.Command{Argv: argv, KillGrace: cfg.KillGrace}))
+		cmd.Argv = argv
+		reg.Add(jobs.Exec(name, cmd))
 	}
 	if len(problems) > 0 {
-		return nil, &config.Error{Problems: problems}
+		return nil, containment, &config.Error{Problems: problems}
 	}
-	return reg, nil
+	return reg, containment, nil
 }
 
 // openStore reads the environment and opens the queue: what every command

@@ -95,6 +95,7 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if met != nil {
 		opts.OnOutcomes = met.Observe
 	}
+	e.logContainment()
 	w := worker.New(store, e.jobs, opts)
 	sum, err := w.Drain(ctx, worker.DrainOpts{MaxTasks: *maxTasks, Deadline: *deadline})
 	err = store.DB().Diagnose(err)

@@ -157,6 +157,8 @@ type attemptJSON struct {
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	DurationMS int64      `json:"duration_ms"`
 	Error      string     `json:"error,omitempty"`
+	Leftover   *int       `json:"leftover,omitempty"` // supervised attempts only
+	PeakRSS    int64      `json:"peak_rss,omitempty"` // bytes; supervised attempts only
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -181,7 +183,8 @@ func toJSON(t queue.Task, defaultMax int) taskJSON {
 	}
 	for _, a := range t.History {
 		v.History = append(v.History, attemptJSON{Attempt: a.Attempt, Outcome: a.Outcome,
-			StartedAt: timePtr(a.StartedAt), DurationMS: a.DurationMS, Error: a.Error})
+			StartedAt: timePtr(a.StartedAt), DurationMS: a.DurationMS, Error: a.Error,
+			Leftover: a.Leftover, PeakRSS: a.PeakRSS})
 	}
 	return v
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/schedule"
 	"github.com/sluicehq/sluice/sqlitewal"
+	"github.com/sluicehq/sluice/supervisor"
 )
 
 var (
@@ -31,6 +32,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// cli.Main run in-process supervises exec jobs with this test binary.
+	if len(os.Args) > 1 && os.Args[1] == supervisor.Command {
+		os.Exit(supervisor.Main(os.Args[2:], os.Stderr))
+	}
 	flag.Parse()
 	code := m.Run()
 	if binDir != "" {

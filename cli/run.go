@@ -83,6 +83,7 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 		srv = startHTTP(ctx, ln, met.Handler(store.Ping, e.log), stopRun)
 		e.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	}
+	e.logContainment()
 	e.log.Info("running until signalled", "workers", e.cfg.Workers, "poll", e.cfg.Poll, "db", e.cfg.DB)
 	w := worker.New(store, e.jobs, opts)
 	sum, err := w.Run(runCtx, runOpts)

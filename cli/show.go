@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -123,7 +124,12 @@ func printTask(w io.Writer, t queue.Task, now time.Time, cfg config.Config) {
 	}
 	fmt.Fprintln(w, "\nHistory:")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tOUTCOME\tSTARTED\tTOOK\tERROR")
+	procs := slices.ContainsFunc(t.History, func(a queue.Attempt) bool { return a.Leftover != nil })
+	if procs {
+		fmt.Fprintln(tw, "  #\tOUTCOME\tSTARTED\tTOOK\tLEFTOVER\tPEAK MEM\tERROR")
+	} else {
+		fmt.Fprintln(tw, "  #\tOUTCOME\tSTARTED\tTOOK\tERROR")
+	}
 	for _, a := range t.History {
 		errText := firstLine(a.Error)
 		if errText == "" {
@@ -133,9 +139,33 @@ func printTask(w io.Writer, t queue.Task, now time.Time, cfg config.Config) {
 		if a.Duration == 0 && a.Outcome != "retried" {
 			d = "<1ms"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", a.Attempt, a.Outcome, stamp(a.StartedAt), d, errText)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t", a.Attempt, a.Outcome, stamp(a.StartedAt), d)
+		if procs {
+			fmt.Fprintf(tw, "%s\t%s\t", leftover(a.Leftover), mebibytes(a.PeakRSS))
+		}
+		fmt.Fprintf(tw, "%s\n", errText)
 	}
 	tw.Flush()
+}
+
+// leftover prints how many processes a supervisor killed after an attempt's
+// command ended: "-" for an attempt nobody supervised.
+func leftover(n *int) string {
+	switch {
+	case n == nil:
+		return "-"
+	case *n == 1:
+		return "1 process"
+	}
+	return fmt.Sprintf("%d processes", *n)
+}
+
+// mebibytes prints a size in bytes as MiB; "-" for unknown.
+func mebibytes(b int64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
 
 // pretty indents JSON; anything else comes back as it is.

@@ -53,6 +53,10 @@ type Config struct {
 	MetricsFile   string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
 	HTTPAddr      string        `env:"HTTP_ADDR" help:"sluice run: serve /metrics and /healthz on this host:port (127.0.0.1:9090, or :9090 for every interface); empty: off"`
 
+	// Per-attempt limits (issue 13): they need a writable cgroup v2 subtree.
+	MemoryMax int64 `env:"MEMORY_MAX" envDefault:"0" help:"memory limit of each exec or process-isolated attempt, in bytes (its cgroup's memory.max; needs cgroup v2); 0: none"`
+	PidsMax   int64 `env:"PIDS_MAX" envDefault:"0" help:"process limit of each exec or process-isolated attempt (its cgroup's pids.max; needs cgroup v2); 0: none"`
+
 	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
 	Exec map[string][]string `env:"-"`
 	// Declared holds the schedules of SLUICE_SCHEDULES; nil when it is not
@@ -139,6 +143,7 @@ func describe(err error, vars map[string]string) (problem, name string) {
 		want := map[string]string{
 			"int":           "a whole number",
 			"bool":          "true or false (1 or 0)",
+			"int64":         "a whole number",
 			"time.Duration": "a duration such as 90s, 5m or 1h30m",
 			"queue.Keep":    "an age such as 7d or 36h, a count such as 10000, both (7d,10000) or forever",
 		}[pe.Type.String()]
@@ -264,6 +269,9 @@ func (c Config) validate() []string {
 		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
 			p = append(p, fmt.Sprintf("SLUICE_HTTP_ADDR=%q: want host:port such as 127.0.0.1:9090 or :9090", c.HTTPAddr))
 		}
+	}
+	if c.MemoryMax < 0 || c.PidsMax < 0 {
+		p = append(p, fmt.Sprintf("SLUICE_MEMORY_MAX=%d, SLUICE_PIDS_MAX=%d: must not be negative", c.MemoryMax, c.PidsMax))
 	}
 	for _, q := range c.Queues {
 		if strings.TrimSpace(q) == "" {

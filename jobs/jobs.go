@@ -88,18 +88,20 @@ func (r *Registry) Names() []string {
 }
 
 // Isolate returns a registry in which every Go handler that is not already
-// isolated runs in a child process: self + [name] is executed with the payload
-// on stdin, and is killed like an exec job when its time is up. all chooses
-// every Go handler; otherwise only jobs added with Process set.
+// isolated runs in a child process, as an exec job like base: base.Argv (the
+// binary's own command line, say [self, "handle"]) + [name] is executed with
+// the payload on stdin, and is killed like an exec job when its time is up.
+// all chooses every Go handler; otherwise only jobs added with Process set.
 // The child must run the handler from the original registry (see `sluice handle`).
-func (r *Registry) Isolate(self []string, killGrace time.Duration, all bool) *Registry {
+func (r *Registry) Isolate(base Command, all bool) *Registry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := &Registry{jobs: make(map[string]Job, len(r.jobs))}
 	for name, j := range r.jobs {
 		if !j.Isolated && (all || j.Process) {
-			argv := append(append([]string(nil), self...), name)
-			j = Exec(name, Command{Argv: argv, KillGrace: killGrace})
+			c := base
+			c.Argv = append(slices.Clip(base.Argv), name)
+			j = Exec(name, c)
 		}
 		out.jobs[name] = j
 	}
@@ -175,4 +177,30 @@ func WithInfo(ctx context.Context, info Info) context.Context {
 func InfoFrom(ctx context.Context) (Info, bool) {
 	info, ok := ctx.Value(infoKey{}).(Info)
 	return info, ok
+}
+
+// Usage is what a supervised attempt's processes did (see Command.Supervisor).
+type Usage struct {
+	// Measured is true once a supervisor has reported on the attempt.
+	Measured bool
+	// Leftover counts the processes still alive when the attempt's command
+	// ended, which the supervisor killed.
+	Leftover int
+	// PeakRSS is the largest resident set of any of its processes, in bytes.
+	PeakRSS int64
+	// OOM is true when the kernel killed one of them at the memory limit.
+	OOM bool
+}
+
+type usageKey struct{}
+
+// WithUsage returns ctx carrying u, which a supervised exec job fills in
+// with what its attempt's processes did; the worker reads it after the Func returns.
+func WithUsage(ctx context.Context, u *Usage) context.Context {
+	return context.WithValue(ctx, usageKey{}, u)
+}
+
+func usageFrom(ctx context.Context) *Usage {
+	u, _ := ctx.Value(usageKey{}).(*Usage)
+	return u
 }

@@ -48,6 +48,8 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	recovered prometheus.Counter
 	schedules *prometheus.CounterVec
+	leftover  *prometheus.CounterVec
+	peakRSS   *prometheus.HistogramVec
 
 	// Producers choose job, queue and schedule names: each label takes at
 	// most MaxLabelValues of them.
@@ -59,6 +61,11 @@ type Metrics struct {
 // histogram: 1 ms to about 4 minutes, each four times the one before, so
 // both millisecond handlers and the default 120 s timeout fall inside.
 var DurationBuckets = prometheus.ExponentialBuckets(0.001, 4, 10)
+
+// PeakRSSBuckets are the upper bounds, in bytes, of the peak memory
+// histogram of supervised attempts: 4 MiB to 16 GiB, each twice the one
+// before (a headless browser's tree takes about 1 GiB).
+var PeakRSSBuckets = prometheus.ExponentialBuckets(4<<20, 2, 13)
 
 // New returns the metrics, with queue gauges read from stats at each
 // gather. stats may be nil to leave the gauges out.
@@ -93,7 +100,16 @@ func New(stats Stats, opts NewOpts) *Metrics {
 			Help: "Tasks enqueued by schedules, by schedule.",
 		}, []string{"schedule"}),
 	}
-	m.reg.MustRegister(m.tasks, m.duration, m.recovered, m.schedules)
+	m.leftover = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_task_leftover_processes_total",
+		Help: "Processes still alive when a supervised attempt's command ended, which its supervisor killed, by job.",
+	}, []string{"job"})
+	m.peakRSS = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sluice_task_peak_rss_bytes",
+		Help:    "Largest resident set of any process of a supervised attempt (exec jobs, process-isolated handlers), by job.",
+		Buckets: PeakRSSBuckets,
+	}, []string{"job"})
+	m.reg.MustRegister(m.tasks, m.duration, m.recovered, m.schedules, m.leftover, m.peakRSS)
 	if stats != nil {
 		m.reg.MustRegister(&queueCollector{stats: stats, timeout: opts.StatsTimeout, queues: m.queues})
 	}
@@ -115,6 +131,10 @@ func (m *Metrics) Observe(r worker.Report) {
 		m.tasks.WithLabelValues(job, m.queues.value(d.Queue), outcome).Inc()
 		if outcome == OutcomeSucceeded || outcome == OutcomeFailed || outcome == OutcomeRetried {
 			m.duration.WithLabelValues(job).Observe(d.Outcome.Duration.Seconds())
+		}
+		if p := d.Outcome.Processes; p != nil {
+			m.leftover.WithLabelValues(job).Add(float64(p.Leftover))
+			m.peakRSS.WithLabelValues(job).Observe(float64(p.PeakRSS))
 		}
 	}
 }

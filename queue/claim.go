@@ -55,6 +55,9 @@ type Outcome struct {
 	// Label is the history's word for the attempt: "timeout", "panic", ...
 	// Empty means the default for Kind.
 	Label string
+	// Processes is what the attempt's processes did, when a supervisor
+	// measured it (exec jobs, process-isolated handlers); nil otherwise.
+	Processes *ProcessStats
 }
 
 // ExchangeResult tells what Exchange did.
@@ -124,8 +127,9 @@ UPDATE tasks SET
     attempt     = attempt - ?7,
     lease_until = NULL,
     worker      = NULL,
-    history     = json_insert(history, '$[#]', json_object(
-                      'attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3))
+    history     = json_insert(history, '$[#]', json_patch(json_object(
+                      'attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3),
+                      json_object('leftover', ?13, 'peak_rss', ?14))) -- a NULL leaves the key out
 WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12`
 
 // writeOutcomes applies outcomes; those whose task left this worker's lease are returned as stale.
@@ -172,8 +176,12 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 		default:
 			return nil, fmt.Errorf("write outcome of task %d: unknown kind %d", o.ID, o.Kind)
 		}
+		var leftover, peakRSS any
+		if p := o.Processes; p != nil {
+			leftover, peakRSS = p.Leftover, p.PeakRSS
+		}
 		err := bind(st, string(state), result, nullString(o.Error), runAt, finished,
-			o.Duration.Milliseconds(), uncharge, label, ms(o.StartedAt), o.ID, o.Attempt, worker)
+			o.Duration.Milliseconds(), uncharge, label, ms(o.StartedAt), o.ID, o.Attempt, worker, leftover, peakRSS)
 		if err == nil {
 			err = st.Exec()
 		}

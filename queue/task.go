@@ -78,6 +78,19 @@ type Attempt struct {
 
 	StartedMS  int64 `json:"started_at"`
 	DurationMS int64 `json:"duration_ms"`
+
+	// Leftover counts the processes still alive when a supervised attempt's
+	// command ended, which its supervisor killed; nil when not supervised.
+	Leftover *int `json:"leftover,omitempty"`
+	// PeakRSS is the largest resident set, in bytes, of any process of a
+	// supervised attempt; 0 when not measured.
+	PeakRSS int64 `json:"peak_rss,omitempty"`
+}
+
+// ProcessStats is what a supervisor measured of an attempt's processes.
+type ProcessStats struct {
+	Leftover int   // processes killed after the command ended
+	PeakRSS  int64 // bytes
 }
 
 func ms(t time.Time) int64 {

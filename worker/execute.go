@@ -58,9 +58,13 @@ func (w *Worker) execute(ctx context.Context, t queue.Task, l *loop) (o queue.Ou
 		l.done <- w.finish(o, t, nil, err)
 		go l.work(ctx)
 	}
-	result, err, handedOff := w.call(ctx, t, &l.active, handoff)
+	var usage jobs.Usage // filled in by a supervised exec job
+	result, err, handedOff := w.call(jobs.WithUsage(ctx, &usage), t, &l.active, handoff)
 	if handedOff {
 		return o, false
+	}
+	if usage.Measured {
+		o.Processes = &queue.ProcessStats{Leftover: usage.Leftover, PeakRSS: usage.PeakRSS}
 	}
 	return w.finish(o, t, result, err), true
 }
