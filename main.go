@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/jobs"
+	"github.com/sluicehq/sluice/supervisor"
 )
 
 func main() {
@@ -21,6 +22,16 @@ func main() {
 // runMain runs the program with the given jobs and returns the exit code.
 // The tests re-execute their own binary through it with extra test jobs.
 func runMain(reg *jobs.Registry) int {
+	if os.Getpid() == 1 && supervisor.Supported {
+		// PID 1 of a container must reap orphans; a worker that does would
+		// steal exit statuses from its own exec.Cmds. So PID 1 becomes a
+		// tiny init that runs this same command as its child.
+		return supervisor.Init(os.Args, os.Environ(), os.Stderr)
+	}
+	if len(os.Args) > 1 && os.Args[1] == supervisor.Command {
+		// Before signalContext: the supervisor handles signals itself.
+		return supervisor.Main(os.Args[2:], os.Stderr)
+	}
 	ctx := signalContext(os.Stderr)
 	err := run(ctx, reg, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {

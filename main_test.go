@@ -58,6 +58,14 @@ func testJobs() *jobs.Registry {
 	reg.Register("reject", func(context.Context, json.RawMessage) ([]byte, error) {
 		return nil, jobs.Permanent(errors.New("rejected: this payload can never work"))
 	})
+	reg.Register("escape", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
+		// Leaves a process behind as Chromium's crash handler does, then hangs.
+		if err := exec.Command("sh", "-c", escapeScript).Run(); err != nil {
+			return nil, err
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
 	reg.Register("hang", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
 		if os.Getenv("HANG") == "1" {
 			if f := os.Getenv("STARTED_FILE"); f != "" {

@@ -46,7 +46,7 @@ func TestSupervisedCommandLeavesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			marker := fmt.Sprintf("SLUICE_TEST_MARKER=%s-%d", t.Name(), time.Now().UnixNano())
+			marker := fmt.Sprintf("PROCTEST_MARKER=%s-%d", t.Name(), time.Now().UnixNano())
 			cmd := jobs.Command{Argv: escapeScript(tt.rest), KillGrace: grace, Env: append(os.Environ(), marker),
 				Supervisor: &supervisor.Opts{Self: os.Args[0]}}
 			timeoutAt := time.Now().Add(timeout)

@@ -73,6 +73,10 @@ func (s *supervision) run(argv []string, cgroupDir string, memMax, pidsMax int64
 	// SIGTERM is both "stop the attempt" from the worker and its Pdeathsig.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// A write to the dead worker's pipes must fail, not kill this process
+	// before it has cleared the tree (a notified SIGPIPE stays default for
+	// the program, unlike an ignored one).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if cgroupDir != "" {
 		cg, err := newCgroup(cgroupDir, s.self, memMax, pidsMax)
 		if err != nil {
