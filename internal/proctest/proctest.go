@@ -11,20 +11,26 @@ import (
 )
 
 // Marked returns the live (not exited) processes whose environment holds
-// the variable kv ("NAME=value"): a test gives a command a unique marker,
-// which every process it starts inherits, and looks for it afterwards.
-func Marked(kv string) []int {
+// every variable of kvs ("NAME=value"): a test gives a command a unique
+// marker, which every process it starts inherits, and looks for it
+// afterwards (with SLUICE_TASK_ID and SLUICE_TASK_ATTEMPT, for one attempt).
+func Marked(kvs ...string) []int {
 	var pids []int
 	for _, pid := range allPIDs() {
 		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 		if err != nil || State(pid) == 'Z' {
 			continue
 		}
+		have := map[string]bool{}
 		for _, v := range bytes.Split(env, []byte{0}) {
-			if string(v) == kv {
-				pids = append(pids, pid)
-				break
-			}
+			have[string(v)] = true
+		}
+		all := true
+		for _, kv := range kvs {
+			all = all && have[kv]
+		}
+		if all {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

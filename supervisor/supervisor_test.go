@@ -1,0 +1,110 @@
+//go:build linux
+
+package supervisor_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/proctest"
+	"github.com/sluicehq/sluice/supervisor"
+)
+
+// TestMain lets this test binary be the supervisor.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == supervisor.Command {
+		os.Exit(supervisor.Main(os.Args[2:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// escape leaves a process behind as Chromium's crash handler does: a
+// double fork, setsid, SIGTERM ignored.
+const escape = `(setsid sh -c "trap '' TERM; exec sleep 1000" &); `
+
+// start runs sh -c script under a supervisor with a unique marker.
+func start(t *testing.T, o supervisor.Opts, script string) (*supervisor.Process, string) {
+	t.Helper()
+	marker := fmt.Sprintf("PROCTEST_MARKER=%s-%d", t.Name(), time.Now().UnixNano())
+	o.Self = os.Args[0]
+	argv := o.Argv([]string{"sh", "-c", script})
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), marker)
+	p, err := supervisor.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, marker
+}
+
+func TestReport(t *testing.T) {
+	t.Run("exit with leftovers", func(t *testing.T) {
+		p, marker := start(t, supervisor.Opts{KillGrace: time.Second}, escape+"sleep 1000 & exit 3")
+		r, err := p.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Exit != 3 || r.Leftover != 2 || r.PeakRSS <= 0 || r.Err().Error() != "exit status 3" {
+			t.Errorf("report %+v (%v); want exit 3, 2 leftovers (the escapee and the background sleep), a peak RSS", r, r.Err())
+		}
+		if left := proctest.Marked(marker); len(left) > 0 {
+			t.Errorf("still alive after the report: %v", proctest.Describe(left))
+		}
+	})
+	t.Run("stopped", func(t *testing.T) {
+		p, marker := start(t, supervisor.Opts{KillGrace: 200 * time.Millisecond}, escape+"trap '' TERM; sleep 1000")
+		proctest.WaitMarked(t, marker, 4, time.Now().Add(10*time.Second)) // supervisor, sh, sleep, escapee
+		p.Stop()
+		r, err := p.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// sh ignores SIGTERM and is killed at the grace; its sleep and the escapee are leftovers.
+		if r.Signal != int(syscall.SIGKILL) || r.Err().Error() != "signal: killed" || r.Leftover != 2 {
+			t.Errorf("report %+v (%v); want killed, 2 leftovers", r, r.Err())
+		}
+		if left := proctest.Marked(marker); len(left) > 0 {
+			t.Errorf("still alive after the report: %v", proctest.Describe(left))
+		}
+	})
+	t.Run("not startable", func(t *testing.T) {
+		argv := supervisor.Opts{Self: os.Args[0]}.Argv([]string{"/nonexistent/program"})
+		p, err := supervisor.Start(exec.Command(argv[0], argv[1:]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := p.Wait()
+		if err != nil || !strings.HasPrefix(r.StartErr, "start /nonexistent/program") {
+			t.Errorf("report %+v, %v; want a start error", r, err)
+		}
+	})
+}
+
+// TestCgroup runs the escapee in a per-attempt cgroup where this machine
+// has a writable cgroup v2 subtree, and checks the cgroup is removed after.
+func TestCgroup(t *testing.T) {
+	c, err := supervisor.Detect(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cgroup == "" {
+		t.Skipf("skipped: no usable cgroup v2 here (%s); the per-attempt cgroup is untested on this machine", c.Why)
+	}
+	p, marker := start(t, supervisor.Opts{KillGrace: time.Second, Cgroup: c.Cgroup}, escape+"cat /proc/self/cgroup >&2")
+	r, err := p.Wait()
+	if err != nil || r.Exit != 0 || r.Leftover != 1 {
+		t.Fatalf("report %+v, %v; want exit 0 and the escapee left over", r, err)
+	}
+	if left := proctest.Marked(marker); len(left) > 0 {
+		t.Errorf("still alive after the report: %v", proctest.Describe(left))
+	}
+	if m, _ := filepath.Glob(filepath.Join(c.Cgroup, "sluice-attempt-*")); len(m) > 0 {
+		t.Errorf("attempt cgroups left: %v", m)
+	}
+}
