@@ -11,6 +11,11 @@
 # --stop-timeout (seconds) must exceed SLUICE_SHUTDOWN_GRACE, as TimeoutStopSec,
 # kill_timeout and terminationGracePeriodSeconds do in the other deploy files.
 #
+# No init is needed: run as PID 1, /sluice becomes a tiny init itself (it
+# re-runs the same command as its child, forwards signals, reaps orphans),
+# and every exec job runs under a per-attempt supervisor that kills all its
+# processes when the attempt ends (README: "Every process dies with its attempt").
+#
 # Exec jobs (SLUICE_EXEC_<NAME>) run programs directly, and this image has none
 # but /sluice: build FROM it and COPY your (static) programs in, or copy /sluice
 # into an image that has them.

@@ -21,7 +21,10 @@ const showUsage = `
 Usage: sluice show [flags] ID
 
 Shows everything about one task: its settings and times, its payload and
-result, and every attempt with its outcome, duration and error.
+result, and every attempt with its outcome, duration and error. Attempts
+that ran under a supervisor (exec jobs, process-isolated handlers) also show
+how many processes were left over when the command ended (the supervisor
+killed them) and the peak memory (largest RSS) among their processes.
 
 Examples:
   sluice show 42
