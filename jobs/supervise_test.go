@@ -50,6 +50,9 @@ func TestSupervisedCommandLeavesNothing(t *testing.T) {
 			cmd := jobs.Command{Argv: escapeScript(tt.rest), KillGrace: grace, Env: append(os.Environ(), marker),
 				Supervisor: &supervisor.Opts{Self: os.Args[0]}}
 			timeoutAt := time.Now().Add(timeout)
+			if tt.wantErr == nil {
+				timeoutAt = time.Now().Add(time.Minute) // a slow start (-race) must not time it out
+			}
 			ctx, cancel := context.WithDeadline(context.Background(), timeoutAt)
 			defer cancel()
 			var usage jobs.Usage
@@ -66,7 +69,11 @@ func TestSupervisedCommandLeavesNothing(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v; want %v", err, tt.wantErr)
 			}
-			proctest.WaitMarked(t, marker, 0, timeoutAt.Add(grace+time.Second))
+			deadline := timeoutAt.Add(grace + time.Second)
+			if tt.wantErr == nil {
+				deadline = time.Now().Add(time.Second)
+			}
+			proctest.WaitMarked(t, marker, 0, deadline)
 			if !usage.Measured || usage.Leftover < 1 || usage.PeakRSS <= 0 {
 				t.Errorf("usage = %+v; want measured, at least 1 leftover, a peak RSS", usage)
 			}
