@@ -164,10 +164,10 @@ func (s *supervision) wait(exits <-chan exit, stop <-chan os.Signal) (status sys
 // killLeftovers kills every live process of the tree but the program
 // itself, counting them, and reports whether there was any.
 func (s *supervision) killLeftovers() bool {
+	pids := descendants(s.self) // before cgroup.kill, to count them
 	if s.cgroup != nil {
 		s.cgroup.kill()
 	}
-	pids := descendants(s.self)
 	for _, pid := range pids {
 		if pid != s.main {
 			s.left[pid] = true
