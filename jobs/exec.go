@@ -104,8 +104,9 @@ func (c Command) run(ctx context.Context, payload []byte) ([]byte, error) {
 	} else {
 		err = c.runGroup(ctx, cmd)
 	}
-	if errors.Is(err, errStart) {
-		return nil, Permanent(fmt.Errorf("start %s: %w", c.Argv[0], err))
+	var se *startError
+	if errors.As(err, &se) {
+		return nil, Permanent(fmt.Errorf("start %s: %w", c.Argv[0], se.err))
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s stopped: %w", c.Argv[0], ctx.Err())
@@ -156,8 +157,10 @@ func taskEnv(ctx context.Context) []string {
 	return env
 }
 
-// errStart marks a program that could not be started: retrying will not help.
-var errStart = errors.New("could not start")
+// startError is a program that could not be started: retrying will not help.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
 
 // exitError is a program's unsuccessful end: "exit status 3", "signal: killed".
 type exitError struct {
@@ -172,7 +175,7 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (c Command) supervise(ctx context.Context, cmd *exec.Cmd) error {
 	p, err := supervisor.Start(cmd)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errStart, err)
+		return &startError{err}
 	}
 	select {
 	case <-p.Done():
@@ -195,7 +198,7 @@ func (c Command) supervise(ctx context.Context, cmd *exec.Cmd) error {
 	}
 	switch {
 	case r.StartErr != "":
-		return fmt.Errorf("%w: %s", errStart, r.StartErr)
+		return &startError{errors.New(r.StartErr)}
 	case r.OOM:
 		return &exitError{code: r.Exit, err: fmt.Errorf("%w (out of memory: the kernel killed it at the memory limit)", r.Err())}
 	case r.Err() != nil:
@@ -208,7 +211,7 @@ func (c Command) supervise(ctx context.Context, cmd *exec.Cmd) error {
 func (c Command) runGroup(ctx context.Context, cmd *exec.Cmd) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%w: %w", errStart, err)
+		return &startError{err}
 	}
 	pgid := cmd.Process.Pid
 	waited := make(chan error, 1)

@@ -86,7 +86,7 @@ func (s *supervision) run(argv []string, cgroupDir string, memMax, pidsMax int64
 		defer cg.remove()
 	}
 	if err := s.start(argv); err != nil {
-		return Report{Exit: -1, StartErr: fmt.Sprintf("start %s: %v", argv[0], err)}
+		return Report{Exit: -1, StartErr: err.Error()}
 	}
 	exits := reap()
 	status, ok := s.wait(exits, stop)

@@ -80,7 +80,7 @@ type Report struct {
 	// OOM reports that the kernel killed a process of the attempt's cgroup
 	// for going over memory.max.
 	OOM bool `json:"oom,omitempty"`
-	// StartErr says why the command could not be started.
+	// StartErr says why the command could not be started (or supervised).
 	StartErr string `json:"start_err,omitempty"`
 }
 

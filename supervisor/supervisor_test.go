@@ -80,7 +80,7 @@ func TestReport(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := p.Wait()
-		if err != nil || !strings.HasPrefix(r.StartErr, "start /nonexistent/program") {
+		if err != nil || !strings.Contains(r.StartErr, "/nonexistent/program") || r.Err() == nil {
 			t.Errorf("report %+v, %v; want a start error", r, err)
 		}
 	})
