@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +24,11 @@ func TestMain(m *testing.M) {
 }
 
 // escapeScript starts a process that leaves the command's tree the way
-// Chromium's crash handler does: a double fork, setsid, SIGTERM ignored. It
-// carries marker in its environment; then the command runs rest.
-func escapeScript(rest string) []string {
-	return []string{"sh", "-c", `(setsid sh -c "trap '' TERM; exec sleep 1000" &); ` + rest}
+// Chromium's crash handler does (a double fork, setsid, SIGTERM ignored),
+// waits until it runs (it creates started), then runs rest.
+func escapeScript(started, rest string) []string {
+	return []string{"sh", "-c", `(setsid sh -c "trap '' TERM; touch ` + started + `; exec sleep 1000" &); ` +
+		`while [ ! -e ` + started + ` ]; do sleep 0.01; done; ` + rest}
 }
 
 // TestSupervisedCommandLeavesNothing runs the escaping helper under a
@@ -47,11 +49,12 @@ func TestSupervisedCommandLeavesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			marker := fmt.Sprintf("PROCTEST_MARKER=%s-%d", t.Name(), time.Now().UnixNano())
-			cmd := jobs.Command{Argv: escapeScript(tt.rest), KillGrace: grace, Env: append(os.Environ(), marker),
+			started := filepath.Join(t.TempDir(), "started")
+			cmd := jobs.Command{Argv: escapeScript(started, tt.rest), KillGrace: grace, Env: append(os.Environ(), marker),
 				Supervisor: &supervisor.Opts{Self: os.Args[0]}}
 			timeoutAt := time.Now().Add(timeout)
-			if tt.wantErr == nil {
-				timeoutAt = time.Now().Add(time.Minute) // a slow start (-race) must not time it out
+			if tt.wantErr != context.DeadlineExceeded {
+				timeoutAt = time.Now().Add(time.Minute) // a slow start (-race, load) must not time it out
 			}
 			ctx, cancel := context.WithDeadline(context.Background(), timeoutAt)
 			defer cancel()
@@ -60,7 +63,7 @@ func TestSupervisedCommandLeavesNothing(t *testing.T) {
 			if tt.cancel {
 				go func() {
 					defer cancel()
-					for len(proctest.Marked(marker)) < 2 && ctx.Err() == nil { // the command and its escapee
+					for _, err := os.Stat(started); err != nil && ctx.Err() == nil; _, err = os.Stat(started) {
 						time.Sleep(10 * time.Millisecond) // a poll interval
 					}
 				}()
@@ -70,8 +73,8 @@ func TestSupervisedCommandLeavesNothing(t *testing.T) {
 				t.Fatalf("err = %v; want %v", err, tt.wantErr)
 			}
 			deadline := timeoutAt.Add(grace + time.Second)
-			if tt.wantErr == nil {
-				deadline = time.Now().Add(time.Second)
+			if tt.wantErr != context.DeadlineExceeded {
+				deadline = time.Now().Add(time.Second) // it returned after the cancel's kill grace
 			}
 			proctest.WaitMarked(t, marker, 0, deadline)
 			if !usage.Measured || usage.Leftover < 1 || usage.PeakRSS <= 0 {
