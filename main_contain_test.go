@@ -40,7 +40,7 @@ func TestNothingOutlivesTheWorker(t *testing.T) {
 			s := openStore(t, path)
 			marker := fmt.Sprintf("PROCTEST_MARKER=%d-%s", time.Now().UnixNano(), strings.ReplaceAll(tc.name, " ", ""))
 			env := []string{marker, "SLUICE_KILL_GRACE=" + grace.String(), "SLUICE_SHUTDOWN_GRACE=" + grace.String(),
-				`SLUICE_EXEC_SPAWN=["sh","-c","` + strings.ReplaceAll(escapeScript, `"`, `\"`) + `; exec sleep 1000"]`}
+				`SLUICE_EXEC_SPAWN=["sh","-c","` + strings.ReplaceAll(escapeScript, `"`, `\"`) + `; exec sleep 999"]`}
 			job := "spawn"
 			if tc.isolated {
 				job = "escape"
@@ -54,7 +54,12 @@ func TestNothingOutlivesTheWorker(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "the escaped process", 10*time.Second, func() bool {
-				return len(proctest.Marked(marker)) >= 3 // supervisor, command, escapee at least
+				for _, pid := range proctest.Marked(marker) {
+					if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); string(b) == "sleep\x001000\x00" {
+						return true
+					}
+				}
+				return false
 			})
 			run.Process.Signal(tc.sig)
 			waitExit(t, run, 10*time.Second)
