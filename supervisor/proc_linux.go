@@ -5,6 +5,7 @@ package supervisor
 import (
 	"bytes"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 )
@@ -35,6 +36,23 @@ func reap() <-chan exit {
 		}
 	}()
 	return ch
+}
+
+// killTree SIGKILLs every live process below root until none is left (a
+// process may fork while it is being killed; its orphans come to root, a
+// subreaper), giving up after maxRounds rounds.
+func killTree(root int) {
+	const maxRounds = 100
+	for range maxRounds {
+		pids := descendants(root)
+		if len(pids) == 0 {
+			return
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		runtime.Gosched()
+	}
 }
 
 // descendants returns the live (not yet exited) processes below root, read

@@ -159,10 +159,15 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // the tree, SIGKILL to what is left after the kill grace.
 func (p *Process) Stop() { p.cmd.Process.Signal(syscall.SIGTERM) }
 
-// Kill kills the supervisor itself: the last resort when it did not finish
-// within the kill grace and StopMargin. Its command dies with it
-// (Pdeathsig), but processes that left the command's group may not.
-func (p *Process) Kill() { p.cmd.Process.Kill() }
+// Kill is the last resort when the supervisor did not finish within the kill
+// grace and StopMargin (a machine too loaded to schedule it, say): it kills
+// every process below the supervisor, for as long as any is found, and then
+// the supervisor itself. The supervisor is still their subreaper while this
+// runs, so what escapes its command's group is found too.
+func (p *Process) Kill() {
+	killTree(p.cmd.Process.Pid)
+	p.cmd.Process.Kill()
+}
 
 // Wait waits for the supervisor and returns its report. The error is about
 // the supervisor, not the command (Report.Err tells how that ended).

@@ -75,6 +75,16 @@ func TestReport(t *testing.T) {
 			t.Errorf("still alive after the report: %v", proctest.Describe(left))
 		}
 	})
+	t.Run("killed at the backstop", func(t *testing.T) {
+		// A supervisor that has not finished (here: a grace of an hour) is
+		// killed with its whole tree.
+		p, marker := start(t, supervisor.Opts{KillGrace: time.Hour}, escape+"trap '' TERM; sleep 1000")
+		waitSleeping(t, marker, 2)
+		p.Stop()
+		p.Kill()
+		p.Wait() // it may still report, having seen its command die first
+		proctest.WaitMarked(t, marker, 0, time.Now().Add(time.Second))
+	})
 	t.Run("not startable", func(t *testing.T) {
 		argv := supervisor.Opts{Self: os.Args[0]}.Argv([]string{"/nonexistent/program"})
 		p, err := supervisor.Start(exec.Command(argv[0], argv[1:]...))
