@@ -98,7 +98,8 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	env := []string{`SLUICE_EXEC_FORKER=["sh","-c","for i in $(seq 200); do sleep 30 & done"]`,
 		`SLUICE_EXEC_NAP=["sleep","1000"]`, "SLUICE_WORKERS=4", "SLUICE_POLL=50ms"}
 	cmd := sluice(t, path, env, "run")
-	cmd.Args = append([]string{"unshare", "-pf", "--mount-proc", cmd.Path}, cmd.Args[1:]...)
+	// --kill-child: if the test fails and kills unshare, PID 1 and with it the namespace go too.
+	cmd.Args = append([]string{"unshare", "-pf", "--mount-proc", "--kill-child", cmd.Path}, cmd.Args[1:]...)
 	cmd.Path, _ = exec.LookPath("unshare")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
