@@ -117,12 +117,13 @@ UPDATE tasks t SET
     worker      = NULL,
     history     = t.history || jsonb_build_array(jsonb_build_object(
                       'attempt', t.attempt, 'outcome', o.label, 'started_at', o.started_at,
-                      'duration_ms', o.duration_ms, 'error', o.error))
+                      'duration_ms', o.duration_ms, 'error', o.error)
+                  || jsonb_strip_nulls(jsonb_build_object('leftover', o.leftover, 'peak_rss', o.peak_rss)))
 FROM (SELECT ` + nowParam(14) + ` AS now) c,
     unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::boolean[],
-           $8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[])
+           $8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $15::bigint[], $16::bigint[])
         WITH ORDINALITY AS o(id, attempt, state, result, error, run_at, finished, run_now, duration_ms,
-                             uncharge, label, started_at, n)
+                             uncharge, label, started_at, leftover, peak_rss, n)
 WHERE t.id = ANY($1::bigint[]) AND t.id = o.id AND t.attempt = o.attempt AND t.state = 'running' AND t.worker = $13::text
 RETURNING o.n`
 
@@ -134,6 +135,7 @@ RETURNING o.n`
 func outcomeArgs(outcomes []queue.Outcome, worker string, now any) ([]any, []int, error) {
 	var (
 		ids, attempts, runAts, durations, uncharges, starts []*int64
+		leftovers, peakRSSes                                []*int64 // supervised attempts only
 		states, results, errs, labels                       []*string
 		finisheds, runNows                                  []bool
 		sent                                                []int
@@ -165,9 +167,14 @@ func outcomeArgs(outcomes []queue.Outcome, worker string, now any) ([]any, []int
 		uncharges = append(uncharges, ptr(w.uncharge))
 		labels = append(labels, ptr(w.label))
 		starts = append(starts, ptr(ms(o.StartedAt)))
+		var leftover, peakRSS *int64
+		if p := o.Processes; p != nil {
+			leftover, peakRSS = ptr(int64(p.Leftover)), ptr(p.PeakRSS)
+		}
+		leftovers, peakRSSes = append(leftovers, leftover), append(peakRSSes, peakRSS)
 	}
 	return []any{ids, attempts, states, results, errs, runAts, finisheds, runNows, durations, uncharges,
-		labels, starts, worker, now}, sent, nil
+		labels, starts, worker, now, leftovers, peakRSSes}, sent, nil
 }
 
 // outcomeWrite is what one outcome writes into its task.
