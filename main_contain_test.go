@@ -81,7 +81,7 @@ func TestNothingOutlivesTheWorker(t *testing.T) {
 
 // TestPID1ReapsOrphans runs `sluice run` as PID 1 of a new PID namespace
 // (unshare, as in a container without an init) over 20 tasks that each
-// leave 200 orphans behind, and then SIGKILLs one task's supervisor, whose
+// fork 200 children, and then SIGKILLs one task's supervisor, whose
 // command is then reparented to PID 1: no zombie remains, and SIGTERM still
 // stops the whole thing cleanly.
 func TestPID1ReapsOrphans(t *testing.T) {
@@ -95,7 +95,10 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	s := openStore(t, path)
 	ctx := context.Background()
 	enqueueN(t, s, 20, "forker", func(int) string { return "{}" })
-	env := []string{`SLUICE_EXEC_FORKER=["sh","-c","for i in $(seq 200); do sleep 30 & done"]`,
+	// 200 children each, which outlive their shell (sh does not wait for them):
+	// the supervisor reaps them. ": &" forks without an exec, so the test
+	// stays affordable on a loaded machine.
+	env := []string{`SLUICE_EXEC_FORKER=["sh","-c","for i in $(seq 200); do : & done; exec sleep 0.1"]`,
 		`SLUICE_EXEC_NAP=["sleep","1000"]`, "SLUICE_WORKERS=4", "SLUICE_POLL=50ms"}
 	cmd := sluice(t, path, env, "run")
 	// --kill-child: if the test fails and kills unshare, PID 1 and with it the namespace go too.
@@ -107,7 +110,7 @@ func TestPID1ReapsOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	waitFor(t, "20 forker tasks", 120*time.Second, func() bool {
+	waitFor(t, "20 forker tasks", 180*time.Second, func() bool {
 		c, _ := s.Counts(ctx)
 		return c[queue.Succeeded] == 20
 	})
