@@ -29,7 +29,11 @@ const (
 )
 
 // UsageError is a bad command line; it exits with ExitUsage.
-type UsageError struct{ Msg string }
+type UsageError struct {
+	Msg      string
+	Cmd      string // the command whose help to point at ("schedule add"); empty: sluice help
+	Synopsis string // the command's Usage lines, printed after a bad flag
+}
 
 func (e *UsageError) Error() string { return e.Msg }
 
@@ -59,7 +63,7 @@ func ExitCode(err error) int {
 func PrintError(w io.Writer, err error) {
 	var ce *config.Error
 	if errors.As(err, &ce) {
-		fmt.Fprintf(w, "sluice: invalid configuration (%d problems):\n", len(ce.Problems))
+		fmt.Fprintf(w, "sluice: invalid configuration (%d %s):\n", len(ce.Problems), plural(len(ce.Problems), "problem", "problems"))
 		for _, p := range ce.Problems {
 			fmt.Fprintf(w, "  %s\n", printable(p, true))
 		}
@@ -68,7 +72,14 @@ func PrintError(w io.Writer, err error) {
 	fmt.Fprintf(w, "sluice: %s\n", printable(err.Error(), true))
 	var ue *UsageError
 	if errors.As(err, &ue) {
-		fmt.Fprintln(w, "Run 'sluice help' for usage.")
+		if ue.Synopsis != "" {
+			fmt.Fprintln(w, ue.Synopsis)
+		}
+		if ue.Cmd == "" {
+			fmt.Fprintln(w, "Run 'sluice help' for usage.")
+		} else {
+			fmt.Fprintf(w, "Run 'sluice %s -h' for usage.\n", ue.Cmd)
+		}
 	}
 }
 
@@ -87,6 +98,12 @@ type Main struct {
 	// Now is the clock of every command (ages, due times, leases); nil means
 	// time.Now. Tests fix it so output does not depend on the wall clock.
 	Now func() time.Time
+	// Width is the width tables are laid out for; 0 means the width of
+	// Stdout when it is a terminal, else no limit (a pipe gets every
+	// character). Tests set it.
+	Width int
+
+	onFlagSet func(*flag.FlagSet) // completion sees each command's flags
 }
 
 // command is one subcommand.
@@ -111,6 +128,7 @@ func commands() []command {
 		{"purge", "delete finished tasks by age or count", runPurge},
 		{"config", "print the effective configuration", runConfig},
 		{"version", "print the version", runVersion},
+		{"completion", "print a shell completion script (bash, zsh or fish)", runCompletion},
 		{"help", "show help for a command", runHelp},
 	}
 }
@@ -135,9 +153,12 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	case "-h", "-help", "--help":
 		printUsage(m.Stdout)
 		return nil
-	}
-	if args[0] == handleCommand {
+	case "-version", "--version":
+		args = []string{"version"}
+	case handleCommand:
 		return runHandle(ctx, m, args[1:])
+	case completeCommand:
+		return runComplete(m, args[1:])
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -145,10 +166,19 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 			if errors.Is(err, errHelp) {
 				return nil
 			}
-			return err
+			return withCmd(err, c.name)
 		}
 	}
 	return usagef("unknown command %q", args[0])
+}
+
+// withCmd points a usage error without a command at cmd's help.
+func withCmd(err error, cmd string) error {
+	var ue *UsageError
+	if errors.As(err, &ue) && ue.Cmd == "" {
+		ue.Cmd = cmd
+	}
+	return err
 }
 
 func printUsage(w io.Writer) {
@@ -163,40 +193,10 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Configuration comes from SLUICE_* environment variables only: see 'sluice config'.
+Configuration comes from SLUICE_* environment variables only: 'sluice config'.
 Run 'sluice help <command>' for a command's flags and examples.
 `)
 }
-
-// newFlagSet returns a FlagSet whose -h prints usage to stdout and whose
-// errors come back as UsageErrors instead of exiting.
-func newFlagSet(m *Main, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprint(m.Stdout, strings.TrimLeft(usage, "\n"))
-		fs.SetOutput(m.Stdout)
-		fmt.Fprintln(m.Stdout, "\nFlags:")
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return fs
-}
-
-// parseFlags parses args; -h prints usage and returns errHelp.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp): // Parse already printed the usage
-		return errHelp
-	case err != nil:
-		return usagef("%s: %v", fs.Name(), err)
-	}
-	return nil
-}
-
-// errHelp ends a command that printed its help; Run turns it into success.
-var errHelp = errors.New("help shown")
 
 // env is what most commands need: the configuration, a logger and the jobs.
 type env struct {

@@ -40,8 +40,9 @@ answering during the grace and stops with the run.
 Examples:
   sluice run
   SLUICE_HTTP_ADDR=127.0.0.1:9090 sluice run
-  SLUICE_WORKERS=8 SLUICE_POLL=250ms SLUICE_DB=/var/lib/sluice/sluice.db sluice run
-  SLUICE_SCHEDULES='[{"name":"feeds","job":"poll_feeds","type":"minutes","every":15}]' sluice run
+  SLUICE_WORKERS=8 SLUICE_POLL=250ms SLUICE_DB=/var/lib/sluice/q.db sluice run
+  SLUICE_SCHEDULES='[{"name":"feeds","job":"poll_feeds","type":"minutes",
+    "every":15}]' sluice run
 `
 
 func runRun(ctx context.Context, m *Main, args []string) error {
@@ -90,7 +91,7 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 		err = errors.Join(err, srv.stop())
 	}
 	err = errors.Join(err, store.Close())
-	printSummary(m, "ran", sum)
+	printSummary(m, e.log, "ran", sum)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

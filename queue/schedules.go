@@ -191,16 +191,21 @@ func scanSchedule(row scanner) (Schedule, error) {
 	if start != 0 {
 		s.Spec.Start = time.UnixMilli(start).In(loc)
 	}
-	if !s.NextRun.IsZero() {
-		s.NextRun = s.NextRun.In(loc)
-	}
-	if !s.LastRun.IsZero() {
-		s.LastRun = s.LastRun.In(loc)
-	}
 	if s.Err == nil {
 		if err := s.Spec.Validate(); err != nil { // a CRON_TZ zone this system lacks
 			s.Err = fmt.Errorf("schedule %q: %w", s.Name, err)
 		}
+	}
+	// Times in the zone they are due in: a cron line's CRON_TZ, if any.
+	shown := loc
+	if s.Err == nil {
+		shown = s.Spec.Zone()
+	}
+	if !s.NextRun.IsZero() {
+		s.NextRun = s.NextRun.In(shown)
+	}
+	if !s.LastRun.IsZero() {
+		s.LastRun = s.LastRun.In(shown)
 	}
 	return s, nil
 }

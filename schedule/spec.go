@@ -118,6 +118,21 @@ func (s Spec) Next(after time.Time) time.Time {
 	return seq.next(after)
 }
 
+// Zone returns the zone the schedule's wall-clock times are read in: a cron
+// line's CRON_TZ= (or TZ=) zone when it has one, else Location (nil: UTC).
+// Show due times in it.
+func (s Spec) Zone() *time.Location {
+	if s.Type == Cron {
+		if _, rest, ok := cutZonePrefix(strings.TrimSpace(s.Cron)); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			if loc, err := time.LoadLocation(strings.TrimSpace(name)); err == nil && name != "Local" {
+				return loc
+			}
+		}
+	}
+	return s.location()
+}
+
 func (s Spec) location() *time.Location {
 	if s.Location == nil {
 		return time.UTC
