@@ -90,7 +90,7 @@ func runEnqueue(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	if *at != "" {
-		t, err := config.ParseStart(*at, e.cfg.Location(), e.now())
+		t, _, err := config.ParseStart(*at, e.cfg.Location(), e.now())
 		if err != nil {
 			return usagef("enqueue: -at: %v", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFlagsAnywhere checks that flags go anywhere on the line, as in git and
@@ -207,4 +208,88 @@ func TestNotFoundAndAlreadyDone(t *testing.T) {
 	if got := decode[taskOut](t, mustRun(t, f, "show", "-json", queued)); got.State != "queued" {
 		t.Errorf("after a refused cancel the queued task is %s", got.State)
 	}
+}
+
+// TestScheduleSurprises covers the schedule habits an operator relies on.
+func TestScheduleSurprises(t *testing.T) {
+	f := newFixture(t)
+	type shown struct {
+		Zone     string      `json:"zone"`
+		State    string      `json:"state"`
+		NextRun  time.Time   `json:"next_run"`
+		NextRuns []time.Time `json:"next_runs"`
+	}
+	show := func(t *testing.T, name string) shown {
+		t.Helper()
+		var v shown
+		if err := json.Unmarshal([]byte(mustRun(t, f, "schedule", "show", "-json", name)), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	t.Run("start in a DST gap", func(t *testing.T) {
+		for _, tt := range []struct{ zone, start, first, second string }{
+			{"America/New_York", "2027-03-14 02:30", "2027-03-14T07:30:00Z", "2027-03-15T06:30:00Z"}, // 03:30 EDT, then 02:30 EDT
+			{"Europe/Berlin", "2027-03-28 02:30", "2027-03-28T01:30:00Z", "2027-03-29T00:30:00Z"},    // 03:30 CEST, then 02:30 CEST
+		} {
+			name := "gap-" + strings.ReplaceAll(tt.zone, "/", "-")
+			mustRun(t, f, "schedule", "add", "-zone", tt.zone, "-start", tt.start, name, "echo_test", "daily")
+			v := show(t, name)
+			if got := [2]string{v.NextRuns[0].Format(time.RFC3339), v.NextRuns[1].Format(time.RFC3339)}; got != [2]string{tt.first, tt.second} {
+				t.Errorf("%s %s daily: first runs %v; want %s, %s", tt.zone, tt.start, got, tt.first, tt.second)
+			}
+		}
+	})
+	t.Run("CRON_TZ is the zone shown", func(t *testing.T) {
+		mustRun(t, f, "schedule", "add", "tz", "echo_test", "cron", "CRON_TZ=America/New_York 30 2 * * *")
+		if v := show(t, "tz"); v.Zone != "America/New_York" {
+			t.Errorf("zone %q; want America/New_York", v.Zone)
+		}
+		out := mustRun(t, f, "schedule", "show", "tz")
+		if !strings.Contains(out, "in America/New_York") || !strings.Contains(out, "EST") || strings.Contains(out, "UTC  (") {
+			t.Errorf("show:\n%s", out)
+		}
+		if list := mustRun(t, f, "schedule", "list"); !strings.Contains(list, "2026-03-02 02:30:00 EST") {
+			t.Errorf("list does not show the next run in New York time:\n%s", list)
+		}
+	})
+	t.Run("show's UTC column has a date", func(t *testing.T) {
+		mustRun(t, f, "schedule", "add", "-zone", "Asia/Tokyo", "-start", "2027-01-01 08:00", "tokyo", "echo_test", "yearly")
+		if out := mustRun(t, f, "schedule", "show", "tokyo"); !strings.Contains(out, "(2026-12-31 23:00:00Z)") {
+			t.Errorf("show:\n%s", out)
+		}
+	})
+	t.Run("@every without -start is due now", func(t *testing.T) {
+		mustRun(t, f, "schedule", "add", "every", "echo_test", "cron", "@every 7m")
+		if v := show(t, "every"); !v.NextRun.Equal(t0) {
+			t.Errorf("next run %v; want now, %v", v.NextRun, t0)
+		}
+	})
+	t.Run("once in the past fires at once", func(t *testing.T) {
+		mustRun(t, f, "schedule", "add", "-start", "2026-01-01T00:00:00Z", "past", "echo_test", "once")
+		v := show(t, "past")
+		if v.State != "enabled" || v.NextRun.IsZero() {
+			t.Errorf("once with a past start: %+v; want due", v)
+		}
+		if out := mustRun(t, f, "schedule", "show", "past"); !strings.Contains(out, "repeats:     once") {
+			t.Errorf("show:\n%s", out)
+		}
+	})
+	t.Run("repeats 0 is refused", func(t *testing.T) {
+		_, errOut, code := f.run(t, nil, "schedule", "add", "-repeats", "0", "r0", "echo_test", "hourly")
+		if code != 2 || !strings.Contains(errOut, "Django-Q2 reads 0 as stopped") {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+		_, errOut, code = f.run(t, []string{`SLUICE_SCHEDULES=[{"name":"r0","job":"echo_test","type":"hourly","repeats":0}]`}, "drain")
+		if code != 78 || !strings.Contains(errOut, "repeats 0 would never run") {
+			t.Errorf("SLUICE_SCHEDULES repeats 0: exit %d: %s", code, errOut)
+		}
+		mustRun(t, f, "schedule", "add", "-repeats", "-1", "forever", "echo_test", "hourly")
+	})
+	t.Run("declared name made by schedule add exits 78", func(t *testing.T) {
+		_, errOut, code := f.run(t, []string{`SLUICE_SCHEDULES=[{"name":"nightly","job":"echo_test","type":"hourly"}]`}, "drain")
+		if code != 78 || !strings.Contains(errOut, `"nightly"`) {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+	})
 }

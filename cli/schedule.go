@@ -71,8 +71,14 @@ other types take none.
 
 -start fixes the first due time and, for daily and longer types, the
 wall-clock time and the day of the month (monthly schedules from the 31st
-clamp to shorter months' last day). Without it the schedule is due now. A
-start in the past runs first at its next due time after now.
+clamp to shorter months' last day). Without it the schedule is due now
+(cron lines other than @every follow the clock). A start in the past runs
+first at its next due time after now; a once schedule runs at once. A
+wall-clock start that daylight saving skips (02:30 when clocks jump from
+02:00 to 03:00) runs at the shifted 03:30 that day and at 02:30 after.
+
+-repeats N ends the schedule after N runs; -1 (the default) repeats
+forever. 0 is refused: Django-Q2 reads it as "stopped"; pause instead.
 
 Examples:
   sluice schedule add feeds poll_feeds minutes 15
@@ -93,7 +99,7 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 	durationVar(fs, &p.Timeout, "timeout", 0, "hard timeout of each attempt, a `duration` (default SLUICE_TIMEOUT)")
 	start := fs.String("start", "", "first due `time`: RFC 3339, 2026-01-02 09:30 or 09:30 (in -zone); default now")
 	zone := fs.String("zone", "", "IANA time `zone` of wall-clock times (default SLUICE_TZ)")
-	fs.IntVar(&p.Repeats, "repeats", 0, "runs in all, then the schedule ends (0: forever)")
+	fs.IntVar(&p.Repeats, "repeats", -1, "runs in all, then the schedule ends (-1: forever)")
 	catchUp := fs.String("catch-up", "one", "after downtime fire `policy`: one (latest), all or none")
 	fs.BoolVar(&p.NoOverlap, "no-overlap", false, "skip a due time while the previous run is queued or running")
 	if err := parseFlags(fs, args); err != nil {
@@ -107,6 +113,9 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 	}
 	if err := positive(fs, "timeout", p.Timeout, "SLUICE_TIMEOUT"); err != nil {
 		return err
+	}
+	if err := config.CheckRepeats(p.Repeats); err != nil {
+		return usagef("schedule add: -%v", err)
 	}
 	e, err := m.env()
 	if err != nil {
@@ -123,8 +132,9 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 	var startAt time.Time
+	var clock string
 	if *start != "" {
-		if startAt, err = config.ParseStart(*start, loc, e.now()); err != nil {
+		if startAt, clock, err = config.ParseStart(*start, loc, e.now()); err != nil {
 			return usagef("schedule add: -start: %v", err)
 		}
 	}
@@ -132,7 +142,10 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return usagef("schedule add: %v", err)
 	}
-	p.Spec = schedule.Spec{Type: typ, Location: loc, Start: startAt}
+	if !typ.KeepsClock() {
+		clock = "" // a gap moves only the first run; other types keep no time of day
+	}
+	p.Spec = schedule.Spec{Type: typ, Location: loc, Start: startAt, Clock: clock}
 	value := fs.Arg(3)
 	switch typ {
 	case schedule.Minutes:
@@ -278,8 +291,11 @@ func scheduleShow(ctx context.Context, m *Main, args []string) error {
 		row("last run", "%s (task %d)", sc.LastRun.Format(time.RFC3339), sc.LastTaskID)
 	}
 	repeats := "forever"
-	if sc.Repeats >= 0 {
-		repeats = fmt.Sprintf("%d runs left", sc.Repeats)
+	switch {
+	case sc.Spec.Type == schedule.Once:
+		repeats = "once"
+	case sc.Repeats >= 0:
+		repeats = fmt.Sprintf("%d %s left", sc.Repeats, plural(sc.Repeats, "run", "runs"))
 	}
 	row("repeats", "%s", repeats)
 	row("catch-up", "%s", sc.CatchUp)

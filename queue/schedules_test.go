@@ -103,7 +103,9 @@ func TestScheduleFirstRun(t *testing.T) {
 		{"future start", schedule.Spec{Type: schedule.Daily, Start: noon.Add(time.Hour)}, noon.Add(time.Hour)},
 		{"past start skips to the next due time", schedule.Spec{Type: schedule.Minutes, Every: 10, Start: noon.Add(-time.Hour)}, noon.Add(10 * time.Minute)},
 		{"cron", schedule.Spec{Type: schedule.Cron, Cron: "@hourly"}, noon.Add(time.Hour)},
-		{"once in the past never runs", schedule.Spec{Type: schedule.Once, Start: noon}, time.Time{}},
+		{"once in the past is due at once, as in Django-Q2", schedule.Spec{Type: schedule.Once, Start: noon}, noon},
+		{"@every without a start is due now", schedule.Spec{Type: schedule.Cron, Cron: "@every 7m"}, noon.Add(90 * time.Second)},
+		{"CRON_TZ @every without a start is due now", schedule.Spec{Type: schedule.Cron, Cron: "CRON_TZ=Asia/Tokyo @every 7m"}, noon.Add(90 * time.Second)},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,11 +256,13 @@ func TestRepeats(t *testing.T) {
 	mustFire(t, s)
 	clk.Advance(time.Hour)
 	f := mustFire(t, s)
-	if len(f[0].Times) != 1 || !f[0].Times[0].Equal(noon.Add(time.Hour)) {
-		t.Fatalf("second firing = %+v; want only the latest due time (one repeat left)", f)
+	// Catch-up all with one run left fires the earliest missed time: the
+	// run that was due next; the schedule ends after it.
+	if len(f[0].Times) != 1 || !f[0].Times[0].Equal(noon.Add(10*time.Minute)) {
+		t.Fatalf("second firing = %+v; want only the earliest missed due time (one repeat left)", f)
 	}
 	sc, _ := s.GetSchedule(context.Background(), "twice")
-	if sc.Repeats != 0 || !sc.NextRun.IsZero() || !sc.LastRun.Equal(noon.Add(time.Hour)) {
+	if sc.Repeats != 0 || !sc.NextRun.IsZero() || !sc.LastRun.Equal(noon.Add(10*time.Minute)) {
 		t.Errorf("schedule = %+v; want no repeats and no next run", sc)
 	}
 	clk.Advance(time.Hour)
