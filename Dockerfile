@@ -2,7 +2,7 @@
 #
 # Sluice in a container: one static binary on distroless/static (no shell, no
 # libc, no package manager), run as a fixed non-root user, with the queue on
-# the /data volume. Checked offline by deploy/deploy_test.go.
+# the /data volume. Checked offline by deploy/container_test.go.
 #
 #   docker build -t sluice .
 #   docker run --rm -v sluice-data:/data --env-file deploy/systemd/sluice.env sluice drain
