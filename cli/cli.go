@@ -312,7 +312,8 @@ func hint(err error) error {
 	return err
 }
 
-// newLogger builds the one logger: tint for a person at a terminal, JSON for machines.
+// newLogger builds the one logger: tint for a person at a terminal, JSON for
+// machines; under systemd each record carries its journal priority.
 func newLogger(cfg config.Config, w io.Writer, environ []string) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
@@ -325,10 +326,14 @@ func newLogger(cfg config.Config, w io.Writer, environ []string) *slog.Logger {
 		}
 	}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText}))
+		return slog.New(forJournal(w, environ, func(w io.Writer) slog.Handler {
+			return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText})
+		}))
 	}
 	noColor := !terminal || lookup(environ, "NO_COLOR") != ""
-	return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, NoColor: noColor, TimeFormat: time.TimeOnly}))
+	return slog.New(forJournal(w, environ, func(w io.Writer) slog.Handler {
+		return tint.NewTextHandler(w, &tint.Options{Level: level, NoColor: noColor, TimeFormat: time.TimeOnly})
+	}))
 }
 
 // durationsAsText writes durations as "1.5s" rather than nanoseconds.

@@ -28,7 +28,9 @@ func NewConsole(w io.Writer, environ []string) *Console {
 	c := &Console{w: w, terminal: isTerminal(w)}
 	format := lookup(environ, "SLUICE_LOG_FORMAT")
 	if format == "json" || (format == "" || format == "auto") && !c.terminal {
-		c.log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: durationsAsText}))
+		c.log = slog.New(forJournal(w, environ, func(w io.Writer) slog.Handler {
+			return slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: durationsAsText})
+		}))
 	}
 	return c
 }

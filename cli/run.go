@@ -37,6 +37,10 @@ SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
 at once; leases bring back whatever was running. The HTTP server keeps
 answering during the grace and stops with the run.
 
+Under systemd with Type=notify (NOTIFY_SOCKET set) it says READY=1 once
+it works and STOPPING=1 on the signal, and with WatchdogSec it sends
+WATCHDOG=1 at half that period while the database answers.
+
 Examples:
   sluice run
   SLUICE_HTTP_ADDR=127.0.0.1:9090 sluice run
@@ -52,6 +56,10 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("run takes no arguments, got %q", fs.Args())
+	}
+	notify, err := newNotifier(m.Environ)
+	if err != nil {
+		return err
 	}
 	e, err := m.env()
 	if err != nil {
@@ -85,8 +93,10 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 		e.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	}
 	e.log.Info("running until signalled", "workers", e.cfg.Workers, "poll", e.cfg.Poll, "db", e.cfg.DB)
+	stopNotify := notify.ready(ctx, store.Ping, func(err error) { e.log.Warn("systemd notify failed", "err", err) })
 	w := worker.New(store, e.jobs, opts)
 	sum, err := w.Run(runCtx, runOpts)
+	stopNotify()
 	if srv != nil {
 		err = errors.Join(err, srv.stop())
 	}
