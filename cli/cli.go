@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -289,7 +290,11 @@ func (e *env) openStore(ctx context.Context) (*queue.Store, error) { return e.op
 // openReader is like openStore for a command that only reads.
 func (e *env) openReader(ctx context.Context) (*queue.Store, error) { return e.open(ctx, true) }
 
+// open opens the queue and logs which file it is (and whether it was just
+// created): a mistyped SLUICE_DB would otherwise make a new, empty queue
+// without a word.
 func (e *env) open(ctx context.Context, readOnly bool) (*queue.Store, error) {
+	_, statErr := os.Stat(e.cfg.DB)
 	opts := queue.OpenOptions()
 	opts.ReadOnly = readOnly
 	opts.Shared = e.cfg.SharedDB
@@ -298,6 +303,7 @@ func (e *env) open(ctx context.Context, readOnly bool) (*queue.Store, error) {
 	if err != nil {
 		return nil, hint(err)
 	}
+	e.log.Info("database opened", "db", db.Path, "created", errors.Is(statErr, fs.ErrNotExist))
 	return queue.New(db, queue.NewOpts{Now: e.now}), nil
 }
 

@@ -78,14 +78,20 @@ func (n *notifier) ready(ctx context.Context, healthy func(context.Context) erro
 			defer t.Stop()
 			tick = t.C
 		}
+		stopping := func() {
+			if err := n.send("STOPPING=1\nSTATUS=stopping: finishing running tasks"); err != nil {
+				log(err)
+			}
+		}
 		for {
 			select {
 			case <-done:
+				if ctx.Err() != nil {
+					stopping() // the run ended on the signal before this loop saw it
+				}
 				return
 			case <-ctx.Done():
-				if err := n.send("STOPPING=1\nSTATUS=stopping: finishing running tasks"); err != nil {
-					log(err)
-				}
+				stopping()
 				return
 			case <-tick:
 				// A worker whose database does not answer is not fed: the
