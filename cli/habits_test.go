@@ -1,11 +1,16 @@
 package cli_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/config"
 )
 
 // TestFlagsAnywhere checks that flags go anywhere on the line, as in git and
@@ -292,4 +297,18 @@ func TestScheduleSurprises(t *testing.T) {
 			t.Errorf("exit %d: %s", code, errOut)
 		}
 	})
+}
+
+// TestPlurals: counts read right at one and zero.
+func TestPlurals(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "q.db")
+	r := run(t, db, nil, "", "drain")
+	if r.code != 0 || strings.Contains(r.stdout, "tasks/s") {
+		t.Errorf("empty drain: %q; want no rate", r.stdout)
+	}
+	var out bytes.Buffer
+	cli.PrintError(&out, &config.Error{Problems: []string{"SLUICE_WORKERS: bad"}})
+	if !strings.Contains(out.String(), "(1 problem)") {
+		t.Errorf("one problem: %q", out.String())
+	}
 }
