@@ -312,3 +312,21 @@ func TestPlurals(t *testing.T) {
 		t.Errorf("one problem: %q", out.String())
 	}
 }
+
+// TestEnqueueAtTakesStartForms: -at reads what schedule -start reads, in
+// SLUICE_TZ.
+func TestEnqueueAtTakesStartForms(t *testing.T) {
+	f := newFixture(t)
+	out, errOut, code := f.run(t, []string{"SLUICE_TZ=Europe/Berlin"}, "enqueue", "echo_test", "-at", "2026-03-02 09:30", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var e struct {
+		ID int64 `json:"id"`
+	}
+	json.Unmarshal([]byte(out), &e)
+	got := decode[taskOut](t, mustRun(t, f, "show", "-json", fmt.Sprint(e.ID)))
+	if want := time.Date(2026, 3, 2, 8, 30, 0, 0, time.UTC); got.RunAt == nil || !got.RunAt.Equal(want) {
+		t.Errorf("run_at %v; want %v (09:30 in Berlin)", got.RunAt, want)
+	}
+}
