@@ -140,7 +140,7 @@ func printTasks(w io.Writer, tasks []queue.Task, now time.Time, defaultMax, widt
 	}
 	rows := [][]string{{"ID", "JOB", "STATE", "TRY", "TOOK", "WHEN", "ERROR"}}
 	for _, t := range tasks {
-		errText := firstLine(t.Error)
+		errText := printable(firstLine(t.Error), false)
 		if errText == "" {
 			errText = "-"
 		}
@@ -148,7 +148,8 @@ func printTasks(w io.Writer, tasks []queue.Task, now time.Time, defaultMax, widt
 		if t.Duration == 0 && !t.StartedAt.IsZero() && t.State != queue.Running {
 			d = "<1ms" // an attempt ran, quicker than the millisecond the database keeps
 		}
-		rows = append(rows, []string{fmt.Sprint(t.ID), t.Job, string(t.State), tries(t, defaultMax),
+		// Escaped before fitting, so an escape sequence counts for its printed width.
+		rows = append(rows, []string{fmt.Sprint(t.ID), printable(t.Job, false), string(t.State), tries(t, defaultMax),
 			d, when(t, now), errText})
 	}
 	if width > 0 {
