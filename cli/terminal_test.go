@@ -115,3 +115,22 @@ func TestProgressLineInNarrowTerminal(t *testing.T) {
 		t.Errorf("drain did not stop gracefully with its summary:\n%s", text)
 	}
 }
+
+// TestBashCompletion sources the bash script and completes as bash would,
+// with the real binary on PATH.
+func TestBashCompletion(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed: the completion script is not run")
+	}
+	bin := sluiceBinary(t)
+	script := `source <(sluice completion bash)
+COMP_WORDS=(sluice schedule pa); COMP_CWORD=2; _sluice; echo "${COMPREPLY[@]}"
+COMP_WORDS=(sluice tasks -state fa); COMP_CWORD=3; _sluice; echo "${COMPREPLY[@]}"`
+	cmd := exec.Command(bash, "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "pause\nfailed\n" {
+		t.Errorf("bash completion: %v\n%q; want %q", err, out, "pause\nfailed\n")
+	}
+}
