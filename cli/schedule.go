@@ -117,6 +117,7 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 	if err := config.CheckRepeats(p.Repeats); err != nil {
 		return usagef("schedule add: -%v", err)
 	}
+	p.Repeats = max(p.Repeats, 0) // -1, forever, is the store's 0
 	e, err := m.env()
 	if err != nil {
 		return err

@@ -205,7 +205,7 @@ func (d declared) params(now time.Time, defaultLoc *time.Location) (queue.Schedu
 	def, _ := json.Marshal(canon)
 	return queue.ScheduleParams{
 		Name: d.Name, Job: d.Job, Payload: canon.Payload, Queue: d.Queue, Priority: d.Priority,
-		MaxAttempts: d.MaxAttempts, Timeout: timeout, Spec: spec, Repeats: repeats,
+		MaxAttempts: d.MaxAttempts, Timeout: timeout, Spec: spec, Repeats: max(repeats, 0), // -1 is the store's 0
 		CatchUp: schedule.CatchUp(strings.ToLower(strings.TrimSpace(d.CatchUp))), NoOverlap: d.NoOverlap,
 		Source: queue.SourceEnv, Definition: string(def),
 	}, nil

@@ -51,10 +51,10 @@ type ScheduleParams struct {
 	// second.
 	Spec schedule.Spec
 
-	// Repeats is how many runs the schedule makes in all; 0 (or -1, as
-	// Django-Q2 writes it) means forever. The command line and
-	// SLUICE_SCHEDULES refuse an explicit 0, which Django-Q2 reads as
-	// "stopped": see docs/django.md.
+	// Repeats is how many runs the schedule makes in all; 0 means forever.
+	// The command line and SLUICE_SCHEDULES take Django-Q2's -1 for
+	// forever and refuse an explicit 0, which Django-Q2 reads as "stopped":
+	// see docs/django.md.
 	Repeats int
 	// CatchUp says what to fire for due times missed while nothing ran;
 	// empty means schedule.CatchUpOne.
@@ -96,8 +96,8 @@ func (p *ScheduleParams) validate(now time.Time) error {
 	if err := p.Spec.Validate(); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if p.Repeats < -1 {
-		problems = append(problems, fmt.Sprintf("repeats %d is negative (-1 or 0 means forever)", p.Repeats))
+	if p.Repeats < 0 {
+		problems = append(problems, fmt.Sprintf("repeats %d is negative (0 means forever)", p.Repeats))
 	}
 	if p.CatchUp == "" {
 		p.CatchUp = schedule.CatchUpOne

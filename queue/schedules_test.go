@@ -499,3 +499,33 @@ func TestNextWakeupAcrossPriorities(t *testing.T) {
 		}
 	}
 }
+
+// TestStartInGapKeepsClock: a daily start that daylight saving skips is
+// stored with the time of day it was declared at (Spec.Clock), and a cron
+// line's CRON_TZ zone is the zone its times come back in.
+func TestStartInGapKeepsClock(t *testing.T) {
+	s := mustStore(t, &clock{t: noon})
+	ctx := context.Background()
+	ny, _ := time.LoadLocation("America/New_York")
+	start, wall := schedule.Wall(2027, time.March, 14, 2, 30, 0, ny)
+	mustAddSchedule(t, s, queue.ScheduleParams{Name: "gap", Job: "x",
+		Spec: schedule.Spec{Type: schedule.Daily, Location: ny, Start: start, Clock: wall}})
+	got, err := s.GetSchedule(ctx, "gap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := got.Spec.Next(got.NextRun)
+	if got.Spec.Clock != "02:30:00" || !got.NextRun.Equal(start) || !second.Equal(time.Date(2027, 3, 15, 6, 30, 0, 0, time.UTC)) {
+		t.Errorf("clock %q, next runs %v, %v; want 02:30:00, 03:30 EDT, then 02:30 EDT", got.Spec.Clock, got.NextRun, second)
+	}
+
+	mustAddSchedule(t, s, queue.ScheduleParams{Name: "tz", Job: "x",
+		Spec: schedule.Spec{Type: schedule.Cron, Cron: "CRON_TZ=America/New_York 30 2 * * *"}})
+	got, err = s.GetSchedule(ctx, "tz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zone := got.NextRun.Location().String(); zone != "America/New_York" {
+		t.Errorf("next run in %s; want America/New_York", zone)
+	}
+}
