@@ -2,14 +2,15 @@
 #
 # Sluice in a container: one static binary on distroless/static (no shell, no
 # libc, no package manager), run as a fixed non-root user, with the queue on
-# the /data volume. Checked offline by deploy/deploy_test.go.
+# the /data volume. Checked offline by deploy/container_test.go.
 #
 #   docker build -t sluice .
-#   docker run --rm -v sluice-data:/data --env-file deploy/systemd/sluice.env sluice drain
-#   docker run -d --name sluice -v sluice-data:/data --stop-timeout 180 sluice        # `sluice run`
+#   docker run --rm -v sluice-data:/data --stop-timeout 180 --env-file deploy/systemd/sluice.env sluice drain
+#   docker run -d --name sluice -v sluice-data:/data -p 9090:9090 --stop-timeout 180 sluice   # `sluice run`
 #
 # --stop-timeout (seconds) must exceed SLUICE_SHUTDOWN_GRACE, as TimeoutStopSec,
-# kill_timeout and terminationGracePeriodSeconds do in the other deploy files.
+# kill_timeout and terminationGracePeriodSeconds do in the other deploy files:
+# Docker's own default, 10 s, would kill a drain in the middle of its grace.
 #
 # No init is needed: run as PID 1, /sluice becomes a tiny init itself (it
 # re-runs the same command as its child, forwards signals, reaps orphans),
@@ -42,14 +43,17 @@ COPY --from=build /out/sluice /sluice
 # starts with this owner, so Sluice can create the database in it.
 COPY --from=build --chown=65532:65532 /out/data /data
 ENV SLUICE_DB=/data/sluice.db
+# /metrics and /healthz for `sluice run`, the default command, on every
+# interface: probes and scrapers come from outside the container. A drain
+# ignores it.
+ENV SLUICE_HTTP_ADDR=:9090
 VOLUME ["/data"]
 # 65532 is distroless's "nonroot"; numeric so Kubernetes runAsNonRoot can check it.
 USER 65532:65532
 # Sluice treats SIGTERM and SIGINT alike: stop claiming, let running tasks
 # finish within SLUICE_SHUTDOWN_GRACE, record everything, exit 0.
 STOPSIGNAL SIGTERM
-# /metrics and /healthz, served by `sluice run` only when SLUICE_HTTP_ADDR is
-# set (":9090" in a container: the probes come from outside it).
+# The port of SLUICE_HTTP_ADDR above.
 EXPOSE 9090
 ENTRYPOINT ["/sluice"]
 CMD ["run"]

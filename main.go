@@ -32,26 +32,27 @@ func runMain(reg *jobs.Registry) int {
 		// Before signalContext: the supervisor handles signals itself.
 		return supervisor.Main(os.Args[2:], os.Stderr)
 	}
-	ctx := signalContext(os.Stderr)
+	console := cli.NewConsole(os.Stderr, os.Environ())
+	ctx := signalContext(console)
 	err := run(ctx, reg, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
-		cli.PrintError(os.Stderr, err)
+		console.Error(err)
 	}
 	return cli.ExitCode(err)
 }
 
 // signalContext returns a context cancelled by the first SIGTERM or SIGINT,
 // which asks for a graceful stop; a second signal exits at once.
-func signalContext(stderr io.Writer) context.Context {
+func signalContext(console *cli.Console) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		sig := <-signals
-		fmt.Fprintf(stderr, "sluice: %s: stopping gracefully (send it again to exit at once)\n", sig)
+		console.Notice(fmt.Sprintf("%s: stopping gracefully (send it again to exit at once)", sig))
 		cancel()
 		sig = <-signals
-		fmt.Fprintf(stderr, "sluice: %s again: exiting at once; leases will bring back running tasks\n", sig)
+		console.Notice(fmt.Sprintf("%s again: exiting at once; leases will bring back running tasks", sig))
 		os.Exit(cli.ExitFailure)
 	}()
 	return ctx

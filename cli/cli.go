@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -30,7 +31,11 @@ const (
 )
 
 // UsageError is a bad command line; it exits with ExitUsage.
-type UsageError struct{ Msg string }
+type UsageError struct {
+	Msg      string
+	Cmd      string // the command whose help to point at ("schedule add"); empty: sluice help
+	Synopsis string // the command's Usage lines, printed after a bad flag
+}
 
 func (e *UsageError) Error() string { return e.Msg }
 
@@ -67,7 +72,7 @@ func PrintError(w io.Writer, err error) {
 		return // the hidden command said what it had to
 	}
 	if errors.As(err, &ce) {
-		fmt.Fprintf(w, "sluice: invalid configuration (%d problems):\n", len(ce.Problems))
+		fmt.Fprintf(w, "sluice: invalid configuration (%d %s):\n", len(ce.Problems), plural(len(ce.Problems), "problem", "problems"))
 		for _, p := range ce.Problems {
 			fmt.Fprintf(w, "  %s\n", printable(p, true))
 		}
@@ -76,7 +81,14 @@ func PrintError(w io.Writer, err error) {
 	fmt.Fprintf(w, "sluice: %s\n", printable(err.Error(), true))
 	var ue *UsageError
 	if errors.As(err, &ue) {
-		fmt.Fprintln(w, "Run 'sluice help' for usage.")
+		if ue.Synopsis != "" {
+			fmt.Fprintln(w, ue.Synopsis)
+		}
+		if ue.Cmd == "" {
+			fmt.Fprintln(w, "Run 'sluice help' for usage.")
+		} else {
+			fmt.Fprintf(w, "Run 'sluice %s -h' for usage.\n", ue.Cmd)
+		}
 	}
 }
 
@@ -95,6 +107,12 @@ type Main struct {
 	// Now is the clock of every command (ages, due times, leases); nil means
 	// time.Now. Tests fix it so output does not depend on the wall clock.
 	Now func() time.Time
+	// Width is the width tables are laid out for; 0 means the width of
+	// Stdout when it is a terminal, else no limit (a pipe gets every
+	// character). Tests set it.
+	Width int
+
+	onFlagSet func(*flag.FlagSet) // completion sees each command's flags
 }
 
 // command is one subcommand.
@@ -119,6 +137,7 @@ func commands() []command {
 		{"purge", "delete finished tasks by age or count", runPurge},
 		{"config", "print the effective configuration", runConfig},
 		{"version", "print the version", runVersion},
+		{"completion", "print a shell completion script (bash, zsh or fish)", runCompletion},
 		{"help", "show help for a command", runHelp},
 	}
 }
@@ -143,12 +162,14 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	case "-h", "-help", "--help":
 		printUsage(m.Stdout)
 		return nil
-	}
-	switch args[0] {
+	case "-version", "--version":
+		args = []string{"version"}
 	case handleCommand:
 		return runHandle(ctx, m, args[1:])
 	case supervisor.Command:
 		return runSupervise(m, args[1:])
+	case completeCommand:
+		return runComplete(m, args[1:])
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -156,10 +177,19 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 			if errors.Is(err, errHelp) {
 				return nil
 			}
-			return err
+			return withCmd(err, c.name)
 		}
 	}
 	return usagef("unknown command %q", args[0])
+}
+
+// withCmd points a usage error without a command at cmd's help.
+func withCmd(err error, cmd string) error {
+	var ue *UsageError
+	if errors.As(err, &ue) && ue.Cmd == "" {
+		ue.Cmd = cmd
+	}
+	return err
 }
 
 func printUsage(w io.Writer) {
@@ -174,40 +204,10 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Configuration comes from SLUICE_* environment variables only: see 'sluice config'.
+Configuration comes from SLUICE_* environment variables only: 'sluice config'.
 Run 'sluice help <command>' for a command's flags and examples.
 `)
 }
-
-// newFlagSet returns a FlagSet whose -h prints usage to stdout and whose
-// errors come back as UsageErrors instead of exiting.
-func newFlagSet(m *Main, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprint(m.Stdout, strings.TrimLeft(usage, "\n"))
-		fs.SetOutput(m.Stdout)
-		fmt.Fprintln(m.Stdout, "\nFlags:")
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return fs
-}
-
-// parseFlags parses args; -h prints usage and returns errHelp.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp): // Parse already printed the usage
-		return errHelp
-	case err != nil:
-		return usagef("%s: %v", fs.Name(), err)
-	}
-	return nil
-}
-
-// errHelp ends a command that printed its help; Run turns it into success.
-var errHelp = errors.New("help shown")
 
 // env is what most commands need: the configuration, a logger and the jobs.
 type env struct {
@@ -310,7 +310,11 @@ func (e *env) openStore(ctx context.Context) (*queue.Store, error) { return e.op
 // openReader is like openStore for a command that only reads.
 func (e *env) openReader(ctx context.Context) (*queue.Store, error) { return e.open(ctx, true) }
 
+// open opens the queue and logs which file it is (and whether it was just
+// created): a mistyped SLUICE_DB would otherwise make a new, empty queue
+// without a word.
 func (e *env) open(ctx context.Context, readOnly bool) (*queue.Store, error) {
+	_, statErr := os.Stat(e.cfg.DB)
 	opts := queue.OpenOptions()
 	opts.ReadOnly = readOnly
 	opts.Shared = e.cfg.SharedDB
@@ -319,6 +323,7 @@ func (e *env) open(ctx context.Context, readOnly bool) (*queue.Store, error) {
 	if err != nil {
 		return nil, hint(err)
 	}
+	e.log.Info("database opened", "db", db.Path, "created", errors.Is(statErr, fs.ErrNotExist))
 	return queue.New(db, queue.NewOpts{Now: e.now}), nil
 }
 
@@ -333,7 +338,8 @@ func hint(err error) error {
 	return err
 }
 
-// newLogger builds the one logger: tint for a person at a terminal, JSON for machines.
+// newLogger builds the one logger: tint for a person at a terminal, JSON for
+// machines; under systemd each record carries its journal priority.
 func newLogger(cfg config.Config, w io.Writer, environ []string) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
@@ -346,10 +352,14 @@ func newLogger(cfg config.Config, w io.Writer, environ []string) *slog.Logger {
 		}
 	}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText}))
+		return slog.New(forJournal(w, environ, func(w io.Writer) slog.Handler {
+			return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText})
+		}))
 	}
 	noColor := !terminal || lookup(environ, "NO_COLOR") != ""
-	return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, NoColor: noColor, TimeFormat: time.TimeOnly}))
+	return slog.New(forJournal(w, environ, func(w io.Writer) slog.Handler {
+		return tint.NewTextHandler(w, &tint.Options{Level: level, NoColor: noColor, TimeFormat: time.TimeOnly})
+	}))
 }
 
 // durationsAsText writes durations as "1.5s" rather than nanoseconds.

@@ -39,6 +39,61 @@ func TestHumanOutput(t *testing.T) {
 	}
 }
 
+// TestTablesFitTheTerminal lays the tables out at 50, 80 and 120 columns
+// and for a pipe (0: nothing cut).
+func TestTablesFitTheTerminal(t *testing.T) {
+	f := newFixture(t)
+	for _, width := range []int{50, 80, 120, 0} {
+		for _, args := range [][]string{{"tasks"}, {"tasks", "-state", "failed"}, {"groups"}} {
+			name := fmt.Sprintf("%s_%d", strings.Join(args, "_"), width)
+			t.Run(name, func(t *testing.T) {
+				out, errOut, code := f.runWidth(t, width, nil, args...)
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, errOut)
+				}
+				goldenWidth(t, "width/"+name, out, width)
+			})
+		}
+	}
+	t.Run("wide", func(t *testing.T) {
+		out, _, _ := f.runWidth(t, 50, nil, "tasks", "-wide")
+		pipe, _, _ := f.runWidth(t, 0, nil, "tasks")
+		if out != pipe || !strings.Contains(out, "resize_image_thumbnails_large") || !strings.Contains(out, "very-long-file-name.png") {
+			t.Errorf("tasks -wide at 50 columns:\n%s\nwant it as in a pipe:\n%s", out, pipe)
+		}
+	})
+}
+
+// TestHelpGolden pins the help of every command and subcommand: no empty
+// Flags section, lines within 80 columns.
+func TestHelpGolden(t *testing.T) {
+	f := newFixture(t)
+	cmds := [][]string{{}, {"drain"}, {"run"}, {"enqueue"}, {"cancel"}, {"status"}, {"tasks"}, {"show"},
+		{"groups"}, {"retry"}, {"purge"}, {"config"}, {"version"}, {"completion"},
+		{"schedule"}, {"schedule", "add"}, {"schedule", "list"}, {"schedule", "show"}, {"schedule", "rm"},
+		{"schedule", "pause"}, {"schedule", "resume"}}
+	for _, c := range cmds {
+		name := "help_" + strings.Join(c, "_")
+		t.Run(name, func(t *testing.T) {
+			out, errOut, code := f.run(t, nil, append([]string{"help"}, c...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if strings.Contains(out, "Flags:\n\n") || strings.HasSuffix(out, "Flags:\n") {
+				t.Errorf("empty Flags section:\n%s", out)
+			}
+			if len(c) > 0 {
+				// -h after the command gives the same text.
+				h, _, _ := f.run(t, nil, append(c, "-h")...)
+				if h != out {
+					t.Errorf("%v -h differs from help %v:\n%s", c, c, h)
+				}
+			}
+			goldenWidth(t, "help/"+name, out, 80)
+		})
+	}
+}
+
 func decode[T any](tb testing.TB, s string) T {
 	tb.Helper()
 	var v T
@@ -109,9 +164,9 @@ func TestJSONOutput(t *testing.T) {
 		st := decode[struct {
 			Now    time.Time `json:"now"`
 			Queues []struct {
-				Queue          string         `json:"queue"`
-				Counts         map[string]int `json:"counts"`
-				OldestDueWaitS float64        `json:"oldest_due_wait_s"`
+				Queue           string         `json:"queue"`
+				Counts          map[string]int `json:"counts"`
+				OldestDueWaitMS int64          `json:"oldest_due_wait_ms"`
 			} `json:"queues"`
 			Totals  map[string]int `json:"totals"`
 			Running []struct {
@@ -136,7 +191,7 @@ func TestJSONOutput(t *testing.T) {
 			MoreSchedules int `json:"more_schedules"`
 		}](t, run(t, "status", "--json"))
 		if !st.Now.Equal(t0) || len(st.Queues) != 2 || st.Queues[0].Queue != "default" ||
-			st.Queues[0].OldestDueWaitS != 600 || st.Queues[0].Counts["queued"] != 2 || st.Queues[1].Counts["failed"] != 1 {
+			st.Queues[0].OldestDueWaitMS != 600_000 || st.Queues[0].Counts["queued"] != 2 || st.Queues[1].Counts["failed"] != 1 {
 			t.Errorf("queues %+v at %s", st.Queues, st.Now)
 		}
 		want := map[string]int{"queued": 3, "running": 1, "succeeded": 1, "failed": 2, "cancelled": 1}
@@ -221,8 +276,10 @@ func TestJSONOutput(t *testing.T) {
 	})
 }
 
-// TestBadInputChangesNothing checks that every refused command line exits 2, names the
-// problem, and leaves the database as it was.
+// TestBadInputChangesNothing checks that every refused command line exits 2
+// (a bad command line) or 1 (a task that is not there or not in a state
+// that allows it), names the problem, points at the command's own help
+// when the line is bad, and leaves the database as it was.
 func TestBadInputChangesNothing(t *testing.T) {
 	f := newFixture(t)
 	before := f.snapshot(t)
@@ -232,7 +289,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"show unknown id", []string{"show", "999"}, "no task with id 999"},
+		{"NOTFOUND show unknown id", []string{"show", "999"}, "no task with id 999"},
 		{"show bad id", []string{"show", "abc"}, `task id "abc": want a positive whole number`},
 		{"show two ids", []string{"show", "1", "2"}, "want one task ID"},
 		{"tasks unknown state", []string{"tasks", "-state", "failed,done"}, `unknown state "done" (want queued, running, succeeded, failed or cancelled)`},
@@ -242,10 +299,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"retry ids and -failed", []string{"retry", "-failed", id("failed")}, "give task IDs or -failed, not both"},
 		{"retry nothing", []string{"retry"}, "give task IDs, or -failed"},
 		{"retry -job alone", []string{"retry", "-job", "send_mail", id("failed")}, "-job only goes with -failed"},
-		{"retry unknown id", []string{"retry", id("failed"), "999"}, "task 999: task not found"},
-		{"retry succeeded task", []string{"retry", id("failed"), id("succeeded")}, fmt.Sprintf("task %s is succeeded: not failed or cancelled", id("succeeded"))},
-		{"retry queued task", []string{"retry", id("queued")}, fmt.Sprintf("task %s is queued: not failed or cancelled", id("queued"))},
-		{"retry running task", []string{"retry", id("running")}, fmt.Sprintf("task %s is running: not failed or cancelled", id("running"))},
+		{"NOTFOUND retry unknown id", []string{"retry", id("failed"), "999"}, "task 999: task not found"},
+		{"NOTFOUND retry succeeded task", []string{"retry", id("failed"), id("succeeded")}, fmt.Sprintf("task %s is succeeded: not failed or cancelled", id("succeeded"))},
+		{"NOTFOUND retry queued task", []string{"retry", id("queued")}, fmt.Sprintf("task %s is queued: not failed or cancelled", id("queued"))},
+		{"NOTFOUND retry running task", []string{"retry", id("running")}, fmt.Sprintf("task %s is running: not failed or cancelled", id("running"))},
 		{"purge no state", []string{"purge", "-keep", "1"}, "-state is required"},
 		{"purge unknown state", []string{"purge", "-state", "done", "-keep", "1"}, `-state "done": want succeeded, failed or cancelled`},
 		{"purge queued", []string{"purge", "-state", "queued", "-older-than", "1h"}, "queued and running tasks are never purged"},
@@ -256,13 +313,30 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"groups two names", []string{"groups", "a", "b"}, "want at most one GROUP"},
 		{"status argument", []string{"status", "now"}, "status takes no arguments"},
 		{"enqueue blank unique key", []string{"enqueue", "-unique", " ", "echo_test"}, "unique key is blank"},
+		{"NOTFOUND cancel unknown id", []string{"cancel", id("queued"), "999"}, "task 999: task not found"},
+		{"NOTFOUND cancel succeeded", []string{"cancel", id("queued"), id("succeeded")}, fmt.Sprintf("task %s succeeded: task already finished", id("succeeded"))},
+		{"NOTFOUND groups unknown", []string{"groups", "nope"}, `group "nope" not found`},
+		{"enqueue zero attempts", []string{"enqueue", "-max-attempts", "0", "echo_test"}, "-max-attempts 0: must be more than 0"},
+		{"enqueue zero timeout", []string{"enqueue", "echo_test", "-timeout", "0s"}, "-timeout 0s: must be more than 0"},
+		{"enqueue timeout without unit", []string{"enqueue", "-timeout", "5", "echo_test"}, "missing unit: write 5s, 5m or 5h"},
+		{"schedule add zero attempts", []string{"schedule", "add", "-max-attempts", "0", "n", "echo_test", "hourly"}, "-max-attempts 0: must be more than 0"},
+		{"retry dry run with ids", []string{"retry", "-dry-run", id("failed")}, "-dry-run only goes with -failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, errOut, code := f.run(t, nil, tt.args...)
-			// A flag the parser does not know also prints the usage, like -h.
-			if code != 2 || !strings.Contains(errOut, tt.want) || out != "" && !strings.HasPrefix(out, "Usage:") {
-				t.Errorf("exit %d, stderr %q, stdout %q; want exit 2 naming %q", code, errOut, out, tt.want)
+			want, hint := 2, fmt.Sprintf("Run 'sluice %s -h' for usage.\n", tt.args[0])
+			if tt.args[0] == "schedule" {
+				hint = fmt.Sprintf("Run 'sluice schedule %s -h' for usage.\n", tt.args[1])
+			}
+			if strings.HasPrefix(tt.name, "NOTFOUND ") {
+				want, hint = 1, ""
+			}
+			if code != want || !strings.Contains(errOut, tt.want) || out != "" {
+				t.Errorf("exit %d, stderr %q, stdout %q; want exit %d naming %q", code, errOut, out, want, tt.want)
+			}
+			if !strings.HasSuffix(errOut, hint) {
+				t.Errorf("stderr %q does not end with %q", errOut, hint)
 			}
 		})
 	}

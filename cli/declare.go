@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"slices"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/queue"
 )
 
@@ -14,6 +16,11 @@ func (e *env) syncDeclared(ctx context.Context, store *queue.Store) error {
 		return nil
 	}
 	res, err := store.SyncSchedules(ctx, slices.Clone(e.declared))
+	if errors.Is(err, queue.ErrScheduleExists) {
+		// A declared name taken by 'sluice schedule add': restarting will
+		// not help, fix the declaration (exit 78).
+		return &config.Error{Problems: []string{"SLUICE_SCHEDULES: " + err.Error()}}
+	}
 	if err != nil {
 		return err
 	}

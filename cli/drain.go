@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/queue"
@@ -37,8 +36,8 @@ Examples:
   SLUICE_METRICS_FILE=/var/lib/node_exporter/textfile/sluice.prom sluice drain
 
 With SLUICE_METRICS_FILE set, the drain writes its metrics (tasks by job and
-outcome, durations, queue depth and oldest wait, schedules fired) to that file when it ends,
-replacing it atomically; counters add up across drains.
+outcome, durations, queue depth and oldest wait, schedules fired) to that
+file when it ends, replacing it atomically; counters add up across drains.
 `
 
 func runDrain(ctx context.Context, m *Main, args []string) error {
@@ -87,7 +86,11 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	var live *liveLine
 	if isTerminal(m.Stderr) {
 		// A live progress line instead of progress logs; logs print above it.
-		live = &liveLine{w: m.Stderr}
+		width := m.width(m.Stderr)
+		if width == 0 {
+			width = 80 // a terminal that does not say its size
+		}
+		live = &liveLine{w: m.Stderr, width: width}
 		opts.Logger = newLogger(e.cfg, live, m.Environ)
 		opts.Progress = func(p worker.Progress) { live.Set(progressLine(p)) }
 		opts.ProgressEvery = liveEvery
@@ -106,7 +109,7 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if live != nil {
 		live.Clear()
 	}
-	printSummary(m, "drained", sum)
+	printSummary(m, e.log, "drained", sum)
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
@@ -163,21 +166,4 @@ func (e *env) fireSchedules(ctx context.Context, store *queue.Store, onFirings f
 		onFirings(firings)
 	}
 	return err
-}
-
-func printSummary(m *Main, verb string, s worker.Summary) {
-	fmt.Fprintf(m.Stdout, "%s: %d ran, %d succeeded, %d failed, %d retried later", verb, s.Ran, s.Succeeded, s.Failed, s.Retried)
-	if s.Released > 0 {
-		fmt.Fprintf(m.Stdout, ", %d released", s.Released)
-	}
-	if s.Recovered > 0 {
-		fmt.Fprintf(m.Stdout, ", %d recovered from dead workers", s.Recovered)
-	}
-	if s.Stale > 0 {
-		fmt.Fprintf(m.Stdout, ", %d stale outcomes dropped", s.Stale)
-	}
-	if s.Pruned > 0 {
-		fmt.Fprintf(m.Stdout, ", %d old finished tasks removed", s.Pruned)
-	}
-	fmt.Fprintf(m.Stdout, " in %s (%.0f tasks/s)\n", s.Elapsed.Round(time.Millisecond), s.Rate())
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/queue"
 )
 
@@ -21,25 +22,38 @@ With -unique KEY, while a task with that key is queued or running, nothing
 is added and that task's id is printed instead (a note goes to stderr).
 The database enforces it, across processes.
 
+-at takes the forms 'schedule add -start' does: RFC 3339, a wall-clock
+date and time in SLUICE_TZ (2026-12-01 08:00), or a time of day (08:00).
+
 Examples:
   sluice enqueue echo_test '{"hello":"world"}'
   sluice enqueue -queue mail -priority 5 send_mail '{"to":"a@example.com"}'
   sluice enqueue -delay 10m -max-attempts 5 -timeout 30s report < payload.json -
   sluice enqueue -at 2026-12-01T08:00:00Z monthly_invoice '{}'
+  sluice enqueue monthly_invoice '{}' -at '2026-12-01 08:00'
   sluice enqueue -unique report-2026-06 report '{"month":"2026-06"}'
+  sluice enqueue -json echo_test '{}' | jq .id
 `
+
+// enqueueJSON is sluice enqueue -json.
+type enqueueJSON struct {
+	ID        int64 `json:"id"`
+	Duplicate bool  `json:"duplicate"` // -unique: the key was held by task ID; nothing was added
+}
 
 func runEnqueue(ctx context.Context, m *Main, args []string) error {
 	fs := newFlagSet(m, "enqueue", enqueueUsage)
 	var p queue.EnqueueParams
 	fs.StringVar(&p.Queue, "queue", queue.DefaultQueue, "queue `name`")
 	fs.IntVar(&p.Priority, "priority", 0, "priority, 0 or more; higher runs first")
-	delay := fs.Duration("delay", 0, "run no earlier than this long from now")
-	at := fs.String("at", "", "run no earlier than this RFC 3339 `time`")
+	var delay time.Duration
+	durationVar(fs, &delay, "delay", 0, "run no earlier than this `duration` from now")
+	at := fs.String("at", "", "run no earlier than this `time`: RFC 3339, 2026-01-02 09:30 or 09:30")
 	fs.IntVar(&p.MaxAttempts, "max-attempts", 0, "attempts before the task fails for good (default SLUICE_MAX_ATTEMPTS)")
-	fs.DurationVar(&p.Timeout, "timeout", 0, "hard timeout of each attempt (default SLUICE_TIMEOUT)")
+	durationVar(fs, &p.Timeout, "timeout", 0, "hard timeout of each attempt, a `duration` (default SLUICE_TIMEOUT)")
+	asJSON := fs.Bool("json", false, "print JSON instead of the id alone")
 	fs.StringVar(&p.Group, "group", "", "group `name`, to follow related tasks together")
-	fs.StringVar(&p.UniqueKey, "unique", "", "unique `key`: while a task with this key is queued or running, add nothing and print its id")
+	fs.StringVar(&p.UniqueKey, "unique", "", "unique `key`: while a task holds it, add nothing, print that id")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,18 +61,17 @@ func runEnqueue(ctx context.Context, m *Main, args []string) error {
 	case fs.NArg() == 0:
 		return usagef("enqueue: missing JOB")
 	case fs.NArg() > 2:
-		return usagef("enqueue: too many arguments %q (quote the payload)", fs.Args()[2:])
-	case *delay < 0:
-		return usagef("enqueue: -delay %s must not be negative", *delay)
-	case *delay > 0 && *at != "":
+		return usagef("enqueue: want JOB [PAYLOAD], got %d arguments: %q (quote the payload)", fs.NArg(), fs.Args())
+	case delay < 0:
+		return usagef("enqueue: -delay %s must not be negative", delay)
+	case delay > 0 && *at != "":
 		return usagef("enqueue: -delay and -at cannot be used together")
 	}
-	if *at != "" {
-		t, err := time.Parse(time.RFC3339, *at)
-		if err != nil {
-			return usagef("enqueue: -at %q: want an RFC 3339 time such as 2026-12-01T08:00:00Z", *at)
-		}
-		p.RunAt = t
+	if err := positive(fs, "max-attempts", p.MaxAttempts, "SLUICE_MAX_ATTEMPTS"); err != nil {
+		return err
+	}
+	if err := positive(fs, "timeout", p.Timeout, "SLUICE_TIMEOUT"); err != nil {
+		return err
 	}
 	p.Job = fs.Arg(0)
 	switch payload := fs.Arg(1); payload {
@@ -76,8 +89,15 @@ func runEnqueue(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *delay > 0 {
-		p.RunAt = e.now().Add(*delay)
+	if *at != "" {
+		t, _, err := config.ParseStart(*at, e.cfg.Location(), e.now())
+		if err != nil {
+			return usagef("enqueue: -at: %v", err)
+		}
+		p.RunAt = t
+	}
+	if delay > 0 {
+		p.RunAt = e.now().Add(delay)
 	}
 	if _, err := e.jobs.Lookup(p.Job); err != nil {
 		return usagef("enqueue: %v", err)
@@ -93,6 +113,9 @@ func runEnqueue(ctx context.Context, m *Main, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(m.Stdout, enqueueJSON{ID: r.ID, Duplicate: r.Duplicate})
 	}
 	if r.Duplicate {
 		fmt.Fprintf(m.Stderr, "sluice: task %d already holds unique key %q; nothing added\n", r.ID, p.UniqueKey)

@@ -153,14 +153,22 @@ func newFixture(tb testing.TB) *fixture {
 	return f
 }
 
-// run runs one sluice command in-process at t0 and returns its output and exit code.
+// run runs one sluice command in-process at t0, laid out for an 80-column
+// terminal, and returns its output and exit code.
 func (f *fixture) run(tb testing.TB, env []string, args ...string) (stdout, stderr string, code int) {
+	tb.Helper()
+	return f.runWidth(tb, 80, env, args...)
+}
+
+// runWidth is run for a terminal width columns wide (0: a pipe).
+func (f *fixture) runWidth(tb testing.TB, width int, env []string, args ...string) (stdout, stderr string, code int) {
 	tb.Helper()
 	var out, errOut bytes.Buffer
 	m := &cli.Main{
 		Environ: append([]string{"SLUICE_DB=" + f.path}, env...),
 		Stdout:  &out, Stderr: &errOut,
-		Now: func() time.Time { return t0 },
+		Now:   func() time.Time { return t0 },
+		Width: width,
 	}
 	err := m.Run(context.Background(), args)
 	if err != nil {
@@ -185,8 +193,15 @@ func (f *fixture) snapshot(tb testing.TB) string {
 	return s.String
 }
 
-// golden compares got with testdata/name.golden; -update rewrites it.
+// golden compares got with testdata/name.golden; -update rewrites it. Its
+// lines must fit 80 columns.
 func golden(tb testing.TB, name, got string) {
+	tb.Helper()
+	goldenWidth(tb, name, got, 80)
+}
+
+// goldenWidth is golden for output whose lines must fit width columns (0: any).
+func goldenWidth(tb testing.TB, name, got string, width int) {
 	tb.Helper()
 	path := filepath.Join("testdata", name+".golden")
 	if *update {
@@ -203,8 +218,8 @@ func golden(tb testing.TB, name, got string) {
 		tb.Errorf("output differs from %s (go test ./cli -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 	for i, line := range strings.Split(got, "\n") {
-		if n := len([]rune(line)); n > 80 {
-			tb.Errorf("%s line %d is %d columns wide; want at most 80:\n%s", path, i+1, n, line)
+		if n := len([]rune(line)); width > 0 && n > width {
+			tb.Errorf("%s line %d is %d columns wide; want at most %d:\n%s", path, i+1, n, width, line)
 		}
 	}
 }

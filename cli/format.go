@@ -4,17 +4,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/queue"
+	"golang.org/x/term"
 )
 
 // Helpers shared by the commands that print tasks: status, tasks, show, groups.
 
-// screenWidth is what tables are laid out for: a plain 80-column terminal.
-const screenWidth = 80
+// width returns the columns tables are laid out for on w: m.Width when set,
+// the terminal's width when w is one, else 0 (no limit: a pipe gets it all).
+func (m *Main) width(w io.Writer) int {
+	if m.Width > 0 {
+		return m.Width
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+	}
+	return 0
+}
 
 // ago writes t relative to now, compactly: "5m ago", "in 2h", "now".
 func ago(t, now time.Time) string {
@@ -211,27 +225,19 @@ func stateNames(states []queue.State) string {
 }
 
 // table lays out rows (the first is the header) in columns two spaces
-// apart: the first column and text left-aligned, the columns listed in right
-// right-aligned. With fill, the last column is clipped to what is left of
-// screenWidth instead of setting its own width.
-func table(w io.Writer, rows [][]string, right []int, fill bool) {
+// apart: text left-aligned, the columns listed in right right-aligned.
+// Cells are printed whole: a caller that fits a width clips them first
+// (fitColumns).
+func table(w io.Writer, rows [][]string, right []int) {
 	if len(rows) == 0 {
 		return
 	}
 	n := len(rows[0])
-	sized := n
-	if fill {
-		sized = n - 1
-	}
 	widths := make([]int, n)
 	for _, r := range rows {
-		for i := range sized {
+		for i := range n {
 			widths[i] = max(widths[i], utf8.RuneCountInString(r[i]))
 		}
-	}
-	used := 0
-	for i := range sized {
-		used += widths[i] + 2
 	}
 	isRight := map[int]bool{}
 	for _, c := range right {
@@ -241,10 +247,6 @@ func table(w io.Writer, rows [][]string, right []int, fill bool) {
 		var b strings.Builder
 		for i := range n {
 			cell := r[i]
-			if fill && i == n-1 {
-				b.WriteString(clip(cell, max(screenWidth-used, 12)))
-				break
-			}
 			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
 			if isRight[i] {
 				b.WriteString(pad + cell)
@@ -257,4 +259,53 @@ func table(w io.Writer, rows [][]string, right []int, fill bool) {
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
+}
+
+// fitColumns clips rows (the first is the header) so that table prints
+// them within width columns. The last column, free text, gets what the
+// others leave; the column shrink (a name) gives up characters, down to
+// shrinkMin, so that the last keeps lastMin. When even that does not fit,
+// the last column is left out and shrink gets what is left. Width 0 means
+// no limit: nothing is clipped. Headers are never clipped.
+func fitColumns(rows [][]string, width, shrink, shrinkMin, lastMin int) [][]string {
+	if width <= 0 || len(rows) == 0 {
+		return rows
+	}
+	n := len(rows[0])
+	widths := make([]int, n)
+	for _, r := range rows {
+		for i := range n {
+			widths[i] = max(widths[i], utf8.RuneCountInString(r[i]))
+		}
+	}
+	others := 0 // every column but shrink and the last, with the two spaces after it
+	for i := range n - 1 {
+		if i != shrink {
+			others += widths[i] + 2
+		}
+	}
+	floor := max(shrinkMin, utf8.RuneCountInString(rows[0][shrink]))
+	shrinkW := widths[shrink]
+	last := width - others - shrinkW - 2
+	if last < lastMin {
+		shrinkW = max(floor, shrinkW-(lastMin-last))
+		last = width - others - shrinkW - 2
+	}
+	dropLast := last < lastMin
+	if dropLast {
+		shrinkW = max(utf8.RuneCountInString(rows[0][shrink]), min(widths[shrink], width-others))
+	}
+	out := make([][]string, len(rows))
+	for j, r := range rows {
+		row := slices.Clone(r)
+		if j > 0 {
+			row[shrink] = clip(row[shrink], shrinkW)
+			row[n-1] = clip(row[n-1], last)
+		}
+		if dropLast {
+			row = row[:n-1]
+		}
+		out[j] = row
+	}
+	return out
 }

@@ -6,34 +6,63 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
 
 const configUsage = `
-Usage: sluice config
+Usage: sluice config [-json]
 
 Prints every setting with its effective value, where it came from, and the
 jobs this binary can run. Exits 78 listing every problem if the environment
 is invalid.
+
+Examples:
+  sluice config
+  sluice config -json | jq -r '.settings[] | select(.origin == "set") | .name'
 `
+
+// configJSON is sluice config -json.
+type configJSON struct {
+	Settings []settingJSON `json:"settings"`
+	Jobs     []string      `json:"jobs"`
+}
+
+type settingJSON struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Origin string `json:"origin"` // set or default
+	Help   string `json:"help"`
+}
 
 func runConfig(_ context.Context, m *Main, args []string) error {
 	fs := newFlagSet(m, "config", configUsage)
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("config takes no arguments, got %q", fs.Args())
 	}
 	e, err := m.env()
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	for _, v := range e.cfg.Vars() {
+	v := configJSON{Settings: []settingJSON{}, Jobs: e.jobs.Names()}
+	for _, cv := range e.cfg.Vars() {
 		origin := "default"
-		if lookup(m.Environ, v.Name) != "" {
+		if lookup(m.Environ, cv.Name) != "" {
 			origin = "set"
 		}
-		fmt.Fprintf(tw, "%s=%s\t# %s: %s\n", v.Name, v.Value, origin, v.Help)
+		v.Settings = append(v.Settings, settingJSON{Name: cv.Name, Value: cv.Value, Origin: origin, Help: cv.Help})
+	}
+	if *asJSON {
+		return writeJSON(m.Stdout, v)
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	for _, s := range v.Settings {
+		fmt.Fprintf(tw, "%s=%s\t# %s: %s\n", s.Name, s.Value, s.Origin, s.Help)
 	}
 	tw.Flush()
 	fmt.Fprintf(m.Stdout, "\njobs: %s\n", strings.Join(e.jobs.Names(), ", "))
@@ -76,7 +105,9 @@ func runHelp(_ context.Context, m *Main, args []string) error {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] && c.name != "help" {
-			if err := c.run(context.Background(), m, []string{"-h"}); !errors.Is(err, errHelp) {
+			// `help schedule add` is `schedule add -h`.
+			sub := append(slices.Clone(args[1:]), "-h")
+			if err := c.run(context.Background(), m, sub); !errors.Is(err, errHelp) {
 				return err
 			}
 			return nil

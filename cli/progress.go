@@ -16,9 +16,10 @@ const liveEvery = 250 * time.Millisecond
 // written through it clear the line, print, and draw it again, so logs and
 // progress never garble each other.
 type liveLine struct {
-	mu   sync.Mutex
-	w    io.Writer
-	line string
+	mu    sync.Mutex
+	w     io.Writer
+	width int // the terminal's columns: a line as wide would wrap, and clearLine erases only its last row
+	line  string
 }
 
 // clearLine returns to the start of the line and erases it.
@@ -42,6 +43,9 @@ func (l *liveLine) Write(p []byte) (int, error) {
 func (l *liveLine) Set(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.width > 0 {
+		s = clip(s, l.width-1) // never wrap
+	}
 	l.line = s
 	io.WriteString(l.w, clearLine+s)
 }
@@ -59,7 +63,8 @@ func (l *liveLine) Clear() {
 // isTerminal tells newLogger that records go to a terminal.
 func (l *liveLine) isTerminal() bool { return true }
 
-// progressLine writes a progress report in one terminal line.
+// progressLine writes a progress report in one line; liveLine.Set cuts it
+// to the terminal's width.
 func progressLine(p worker.Progress) string {
 	s := fmt.Sprintf("drain: %d done (%d ok, %d failed, %d retry)", p.Done, p.Succeeded, p.Failed, p.Retried)
 	if p.Remaining >= 0 {
@@ -69,5 +74,5 @@ func progressLine(p worker.Progress) string {
 	if p.ETA > 0 {
 		s += ", ETA " + p.ETA.Round(time.Second).String()
 	}
-	return clip(s, screenWidth-1)
+	return s
 }

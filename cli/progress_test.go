@@ -51,3 +51,16 @@ func TestLiveLineKeepsLogsReadable(t *testing.T) {
 		t.Errorf("terminal got %q", got)
 	}
 }
+
+// TestLiveLineNeverWraps: the live line is cut to one column less than the
+// terminal, so it never wraps (a wrapped line leaves its first rows behind
+// on every redraw).
+func TestLiveLineNeverWraps(t *testing.T) {
+	var term bytes.Buffer
+	live := &liveLine{w: &term, width: 30}
+	live.Set(progressLine(worker.Progress{Done: 1200, Succeeded: 1190, Failed: 4, Retried: 6, Remaining: 5678, Rate: 812.4}))
+	want := clearLine + "drain: 1200 done (1190 ok, 4…"
+	if got := term.String(); got != want {
+		t.Errorf("terminal got %q; want %q", got, want)
+	}
+}

@@ -3,37 +3,47 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/sluicehq/sluice/queue"
 )
 
 const purgeUsage = `
-Usage: sluice purge -state STATE (-older-than AGE | -keep N)
+Usage: sluice purge [-dry-run] -state STATE (-older-than AGE | -keep N)
 
 Deletes finished tasks of one state (succeeded, failed or cancelled): those
 that finished more than AGE ago, or all but the newest N. It deletes 500 per
 transaction, so workers keep running meanwhile. Queued and running tasks are
-never purged. Drain and run do the same on their own by SLUICE_KEEP_SUCCEEDED and
-SLUICE_KEEP_FAILED.
+never purged. Drain and run do the same on their own by
+SLUICE_KEEP_SUCCEEDED and SLUICE_KEEP_FAILED. With -dry-run it says how
+many it would delete and deletes nothing.
 
 Examples:
   sluice purge -state succeeded -older-than 7d
   sluice purge -state failed -older-than 36h
   sluice purge -state cancelled -keep 100
+  sluice purge -dry-run -state FAILED -older-than 30d
 `
+
+// purgeJSON is sluice purge -json.
+type purgeJSON struct {
+	State   queue.State `json:"state"`
+	Deleted int         `json:"deleted"` // with -dry-run: that would be
+	DryRun  bool        `json:"dry_run,omitempty"`
+}
 
 func runPurge(ctx context.Context, m *Main, args []string) error {
 	fs := newFlagSet(m, "purge", purgeUsage)
 	state := fs.String("state", "", "the `state` to purge: succeeded, failed or cancelled (required)")
 	olderThan := fs.String("older-than", "", "delete tasks that finished longer ago than this `age` (7d, 36h)")
 	keep := fs.Int("keep", 0, "delete all but the newest `N` tasks")
+	dryRun := fs.Bool("dry-run", false, "say how many tasks would go, delete nothing")
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	keepSet := false
-	fs.Visit(func(f *flag.Flag) { keepSet = keepSet || f.Name == "keep" })
+	keepSet := isSet(fs, "keep")
 	final := []queue.State{queue.Succeeded, queue.Failed, queue.Cancelled}
 	var k queue.Keep
 	switch {
@@ -48,7 +58,7 @@ func runPurge(ctx context.Context, m *Main, args []string) error {
 	case keepSet && *keep < 1:
 		return usagef("purge: -keep %d: must be at least 1", *keep)
 	}
-	st, err := queue.ParseState(*state)
+	st, err := queue.ParseState(strings.ToLower(*state))
 	if err != nil || !st.Final() {
 		return usagef("purge: -state %q: want %s (queued and running tasks are never purged)", *state, stateNames(final))
 	}
@@ -64,12 +74,26 @@ func runPurge(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	defer store.Close()
+	if *dryRun {
+		n, err := store.PruneDryRun(ctx, st, k)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(m.Stdout, purgeJSON{State: st, Deleted: n, DryRun: true})
+		}
+		fmt.Fprintf(m.Stdout, "would purge %d %s %s\n", n, st, plural(n, "task", "tasks"))
+		return nil
+	}
 	p, err := store.Prune(ctx, st, k, 0)
 	if errors.Is(err, queue.ErrInvalid) {
 		return usagef("purge: %v", err)
 	}
 	if err != nil {
 		return fmt.Errorf("purge (deleted %d before the error): %w", p.Deleted, err)
+	}
+	if *asJSON {
+		return writeJSON(m.Stdout, purgeJSON{State: st, Deleted: p.Deleted})
 	}
 	fmt.Fprintf(m.Stdout, "purged %d %s %s\n", p.Deleted, st, plural(p.Deleted, "task", "tasks"))
 	return nil

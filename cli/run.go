@@ -37,11 +37,16 @@ SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
 at once; leases bring back whatever was running. The HTTP server keeps
 answering during the grace and stops with the run.
 
+Under systemd with Type=notify (NOTIFY_SOCKET set) it says READY=1 once
+it works and STOPPING=1 on the signal, and with WatchdogSec it sends
+WATCHDOG=1 at half that period while the database answers.
+
 Examples:
   sluice run
   SLUICE_HTTP_ADDR=127.0.0.1:9090 sluice run
-  SLUICE_WORKERS=8 SLUICE_POLL=250ms SLUICE_DB=/var/lib/sluice/sluice.db sluice run
-  SLUICE_SCHEDULES='[{"name":"feeds","job":"poll_feeds","type":"minutes","every":15}]' sluice run
+  SLUICE_WORKERS=8 SLUICE_POLL=250ms SLUICE_DB=/var/lib/sluice/q.db sluice run
+  SLUICE_SCHEDULES='[{"name":"feeds","job":"poll_feeds","type":"minutes",
+    "every":15}]' sluice run
 `
 
 func runRun(ctx context.Context, m *Main, args []string) error {
@@ -51,6 +56,10 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("run takes no arguments, got %q", fs.Args())
+	}
+	notify, err := newNotifier(m.Environ)
+	if err != nil {
+		return err
 	}
 	e, err := m.env()
 	if err != nil {
@@ -85,13 +94,15 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	}
 	e.logContainment()
 	e.log.Info("running until signalled", "workers", e.cfg.Workers, "poll", e.cfg.Poll, "db", e.cfg.DB)
+	stopNotify := notify.ready(ctx, store.Ping, func(err error) { e.log.Warn("systemd notify failed", "err", err) })
 	w := worker.New(store, e.jobs, opts)
 	sum, err := w.Run(runCtx, runOpts)
+	stopNotify()
 	if srv != nil {
 		err = errors.Join(err, srv.stop())
 	}
 	err = errors.Join(err, store.Close())
-	printSummary(m, "ran", sum)
+	printSummary(m, e.log, "ran", sum)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

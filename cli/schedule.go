@@ -31,7 +31,7 @@ Subcommands:
 Run 'sluice schedule <subcommand> -h' for its flags.
 
 Examples:
-  sluice schedule add -payload '{"kind":"daily"}' -start 02:30 -zone Europe/Berlin nightly report daily
+  sluice schedule add nightly report daily -start 02:30 -zone Europe/Berlin
   sluice schedule add feeds poll_feeds minutes 15
   sluice schedule list
 `
@@ -53,7 +53,11 @@ func runSchedule(ctx context.Context, m *Main, args []string) error {
 	if !ok {
 		return usagef("schedule: unknown subcommand %q (want add, list, show, rm, pause or resume)", args[0])
 	}
-	return sub(ctx, m, args[1:])
+	name := args[0]
+	if name == "ls" {
+		name = "list"
+	}
+	return withCmd(sub(ctx, m, args[1:]), "schedule "+name)
 }
 
 const scheduleAddUsage = `
@@ -67,14 +71,21 @@ other types take none.
 
 -start fixes the first due time and, for daily and longer types, the
 wall-clock time and the day of the month (monthly schedules from the 31st
-clamp to shorter months' last day). Without it the schedule is due now. A
-start in the past runs first at its next due time after now.
+clamp to shorter months' last day). Without it the schedule is due now
+(cron lines other than @every follow the clock). A start in the past runs
+first at its next due time after now; a once schedule runs at once. A
+wall-clock start that daylight saving skips (02:30 when clocks jump from
+02:00 to 03:00) runs at the shifted 03:30 that day and at 02:30 after.
+
+-repeats N ends the schedule after N runs; -1 (the default) repeats
+forever. 0 is refused: Django-Q2 reads it as "stopped"; pause instead.
 
 Examples:
   sluice schedule add feeds poll_feeds minutes 15
-  sluice schedule add -start 02:30 -zone Europe/Berlin -payload '{"kind":"daily"}' nightly report daily
+  sluice schedule add nightly report daily -start 02:30 -zone Europe/Berlin \
+      -payload '{"kind":"daily"}'
   sluice schedule add -start 2026-01-31T09:00 invoices monthly_invoice monthly
-  sluice schedule add -catch-up all -no-overlap weekday-mail send_mail cron '0 9 * * 1-5'
+  sluice schedule add -catch-up all -no-overlap m send_mail cron '0 9 * * 1-5'
   sluice schedule add -start 2026-12-24T18:00:00Z -repeats 1 xmas greet once
 `
 
@@ -85,11 +96,11 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 	fs.StringVar(&p.Queue, "queue", queue.DefaultQueue, "queue `name` of the tasks")
 	fs.IntVar(&p.Priority, "priority", 0, "priority of the tasks, 0 or more")
 	fs.IntVar(&p.MaxAttempts, "max-attempts", 0, "attempts per task (default SLUICE_MAX_ATTEMPTS)")
-	fs.DurationVar(&p.Timeout, "timeout", 0, "hard timeout of each attempt (default SLUICE_TIMEOUT)")
+	durationVar(fs, &p.Timeout, "timeout", 0, "hard timeout of each attempt, a `duration` (default SLUICE_TIMEOUT)")
 	start := fs.String("start", "", "first due `time`: RFC 3339, 2026-01-02 09:30 or 09:30 (in -zone); default now")
 	zone := fs.String("zone", "", "IANA time `zone` of wall-clock times (default SLUICE_TZ)")
-	fs.IntVar(&p.Repeats, "repeats", 0, "runs in all, then the schedule ends (0: forever)")
-	catchUp := fs.String("catch-up", "one", "after downtime fire `policy` one (latest missed time), all (each, up to 100) or none")
+	fs.IntVar(&p.Repeats, "repeats", -1, "runs in all, then the schedule ends (-1: forever)")
+	catchUp := fs.String("catch-up", "one", "after downtime fire `policy`: one (latest), all or none")
 	fs.BoolVar(&p.NoOverlap, "no-overlap", false, "skip a due time while the previous run is queued or running")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -97,6 +108,16 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() < 3 || fs.NArg() > 4 {
 		return usagef("schedule add: want NAME JOB TYPE [VALUE], got %d arguments (quote a cron line)", fs.NArg())
 	}
+	if err := positive(fs, "max-attempts", p.MaxAttempts, "SLUICE_MAX_ATTEMPTS"); err != nil {
+		return err
+	}
+	if err := positive(fs, "timeout", p.Timeout, "SLUICE_TIMEOUT"); err != nil {
+		return err
+	}
+	if err := config.CheckRepeats(p.Repeats); err != nil {
+		return usagef("schedule add: -%v", err)
+	}
+	p.Repeats = max(p.Repeats, 0) // -1, forever, is the store's 0
 	e, err := m.env()
 	if err != nil {
 		return err
@@ -112,8 +133,9 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 	var startAt time.Time
+	var clock string
 	if *start != "" {
-		if startAt, err = config.ParseStart(*start, loc, e.now()); err != nil {
+		if startAt, clock, err = config.ParseStart(*start, loc, e.now()); err != nil {
 			return usagef("schedule add: -start: %v", err)
 		}
 	}
@@ -121,7 +143,10 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return usagef("schedule add: %v", err)
 	}
-	p.Spec = schedule.Spec{Type: typ, Location: loc, Start: startAt}
+	if !typ.KeepsClock() {
+		clock = "" // a gap moves only the first run; other types keep no time of day
+	}
+	p.Spec = schedule.Spec{Type: typ, Location: loc, Start: startAt, Clock: clock}
 	value := fs.Arg(3)
 	switch typ {
 	case schedule.Minutes:
@@ -158,7 +183,7 @@ func scheduleAdd(ctx context.Context, m *Main, args []string) error {
 }
 
 const scheduleListUsage = `
-Usage: sluice schedule list
+Usage: sluice schedule list [-json]
 
 Lists every schedule: its job, when it is due, its next run in its own zone
 and in UTC, whether it is enabled, paused or done, and where it came from
@@ -167,10 +192,12 @@ and in UTC, whether it is enabled, paused or done, and where it came from
 Examples:
   sluice schedule list
   SLUICE_DB=/var/lib/sluice/sluice.db sluice schedule list
+  sluice schedule list -json | jq '.schedules[] | select(.state == "paused")'
 `
 
 func scheduleList(ctx context.Context, m *Main, args []string) error {
-	store, _, err := scheduleStore(ctx, m, "schedule list", scheduleListUsage, args, 0)
+	var asJSON bool
+	store, _, err := scheduleStore(ctx, m, "schedule list", scheduleListUsage, args, 0, &asJSON)
 	if store == nil {
 		return err
 	}
@@ -179,6 +206,15 @@ func scheduleList(ctx context.Context, m *Main, args []string) error {
 	list, err := store.ListSchedules(ctx)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		v := struct {
+			Schedules []scheduleJSON `json:"schedules"`
+		}{Schedules: []scheduleJSON{}}
+		for _, sc := range list {
+			v.Schedules = append(v.Schedules, toScheduleJSON(sc, 0))
+		}
+		return writeJSON(m.Stdout, v)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(out, "no schedules")
@@ -190,7 +226,7 @@ func scheduleList(ctx context.Context, m *Main, args []string) error {
 	for _, sc := range list {
 		local, utc := "-", "-"
 		if !sc.NextRun.IsZero() {
-			local = sc.NextRun.Format("2006-01-02 15:04:05 MST")
+			local = sc.NextRun.In(zoneOf(sc)).Format("2006-01-02 15:04:05 MST")
 			utc = sc.NextRun.UTC().Format("2006-01-02 15:04:05Z")
 		}
 		if sc.Err != nil {
@@ -211,16 +247,18 @@ func scheduleList(ctx context.Context, m *Main, args []string) error {
 }
 
 const scheduleShowUsage = `
-Usage: sluice schedule show NAME
+Usage: sluice schedule show [-json] NAME
 
 Shows everything about one schedule and its next five due times.
 
 Examples:
   sluice schedule show nightly
+  sluice schedule show -json nightly | jq '.next_runs'
 `
 
 func scheduleShow(ctx context.Context, m *Main, args []string) error {
-	store, name, err := scheduleStore(ctx, m, "schedule show", scheduleShowUsage, args, 1)
+	var asJSON bool
+	store, name, err := scheduleStore(ctx, m, "schedule show", scheduleShowUsage, args, 1, &asJSON)
 	if store == nil {
 		return err
 	}
@@ -230,13 +268,16 @@ func scheduleShow(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	if asJSON {
+		return writeJSON(m.Stdout, toScheduleJSON(sc, 5))
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, a...)...) }
 	row("name", "%s", sc.Name)
 	row("job", "%s", sc.Job)
 	row("payload", "%s", sc.Payload)
 	row("queue", "%s (priority %d)", sc.Queue, sc.Priority)
-	row("when", "%s in %s", whenText(sc.Spec), sc.Spec.Location)
+	row("when", "%s in %s", whenText(sc.Spec), zoneOf(sc))
 	if !sc.Spec.Start.IsZero() {
 		row("start", "%s", sc.Spec.Start.Format(time.RFC3339))
 	}
@@ -251,23 +292,21 @@ func scheduleShow(ctx context.Context, m *Main, args []string) error {
 		row("last run", "%s (task %d)", sc.LastRun.Format(time.RFC3339), sc.LastTaskID)
 	}
 	repeats := "forever"
-	if sc.Repeats >= 0 {
-		repeats = fmt.Sprintf("%d runs left", sc.Repeats)
+	switch {
+	case sc.Spec.Type == schedule.Once:
+		repeats = "once"
+	case sc.Repeats >= 0:
+		repeats = fmt.Sprintf("%d %s left", sc.Repeats, plural(sc.Repeats, "run", "runs"))
 	}
 	row("repeats", "%s", repeats)
 	row("catch-up", "%s", sc.CatchUp)
 	row("no overlap", "%t", sc.NoOverlap)
 	row("source", "%s", sc.Source)
 	tw.Flush()
-	if !sc.NextRun.IsZero() {
+	if times := dueTimes(sc, 5); len(times) > 0 {
 		fmt.Fprintln(out, "\nnext due times:")
-		t := sc.NextRun
-		for i := 0; i < 5 && !t.IsZero(); i++ {
-			if sc.Repeats >= 0 && i >= sc.Repeats {
-				break
-			}
-			fmt.Fprintf(out, "  %s  (%s)\n", t.Format("Mon 2006-01-02 15:04:05 MST"), t.UTC().Format("15:04:05Z"))
-			t = sc.Spec.Next(t)
+		for _, t := range times {
+			fmt.Fprintf(out, "  %s  (%s)\n", t.In(zoneOf(sc)).Format("Mon 2006-01-02 15:04:05 MST"), t.UTC().Format("2006-01-02 15:04:05Z"))
 		}
 	}
 	return nil
@@ -285,7 +324,7 @@ Examples:
 `
 
 func scheduleRemove(ctx context.Context, m *Main, args []string) error {
-	store, name, err := scheduleStore(ctx, m, "schedule rm", scheduleRemoveUsage, args, 1)
+	store, name, err := scheduleStore(ctx, m, "schedule rm", scheduleRemoveUsage, args, 1, nil)
 	if store == nil {
 		return err
 	}
@@ -309,7 +348,7 @@ Examples:
 `
 
 func schedulePause(ctx context.Context, m *Main, args []string) error {
-	store, name, err := scheduleStore(ctx, m, "schedule pause", schedulePauseUsage, args, 1)
+	store, name, err := scheduleStore(ctx, m, "schedule pause", schedulePauseUsage, args, 1, nil)
 	if store == nil {
 		return err
 	}
@@ -332,7 +371,7 @@ Examples:
 `
 
 func scheduleResume(ctx context.Context, m *Main, args []string) error {
-	store, name, err := scheduleStore(ctx, m, "schedule resume", scheduleResumeUsage, args, 1)
+	store, name, err := scheduleStore(ctx, m, "schedule resume", scheduleResumeUsage, args, 1, nil)
 	if store == nil {
 		return err
 	}
@@ -348,8 +387,13 @@ func scheduleResume(ctx context.Context, m *Main, args []string) error {
 // scheduleStore parses the flags of a subcommand that takes nargs arguments
 // and opens the store; it returns the first argument too. A nil store comes
 // with the error to return (errHelp included).
-func scheduleStore(ctx context.Context, m *Main, name, usage string, args []string, nargs int) (*queue.Store, string, error) {
+//
+// With asJSON not nil, the subcommand takes -json and it is set there.
+func scheduleStore(ctx context.Context, m *Main, name, usage string, args []string, nargs int, asJSON *bool) (*queue.Store, string, error) {
 	fs := newFlagSet(m, name, usage)
+	if asJSON != nil {
+		fs.BoolVar(asJSON, "json", false, "print JSON instead of text")
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return nil, "", err
 	}
@@ -393,5 +437,81 @@ func nextText(sc queue.Schedule) string {
 	if sc.NextRun.IsZero() {
 		return "none (the schedule is done)"
 	}
-	return fmt.Sprintf("%s (%s)", sc.NextRun.Format("2006-01-02 15:04:05 MST"), sc.NextRun.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s (%s)", sc.NextRun.In(zoneOf(sc)).Format("2006-01-02 15:04:05 MST"), sc.NextRun.UTC().Format(time.RFC3339))
+}
+
+// zoneOf is the zone a schedule's times are shown in: a cron line's
+// CRON_TZ or TZ prefix when it has one, else the schedule's zone.
+func zoneOf(sc queue.Schedule) *time.Location {
+	if sc.Err != nil {
+		return sc.Spec.Location
+	}
+	return sc.Spec.Zone()
+}
+
+// scheduleJSON is a schedule as -json prints it. Times are RFC 3339 in UTC
+// and omitted when unset; next_run_local is the same instant in the
+// schedule's zone; durations are milliseconds.
+type scheduleJSON struct {
+	Name         string       `json:"name"`
+	Job          string       `json:"job"`
+	Payload      any          `json:"payload"`
+	Queue        string       `json:"queue"`
+	Priority     int          `json:"priority"`
+	MaxAttempts  int          `json:"max_attempts,omitempty"` // 0: SLUICE_MAX_ATTEMPTS
+	TimeoutMS    int64        `json:"timeout_ms,omitempty"`   // 0: SLUICE_TIMEOUT
+	Type         string       `json:"type"`
+	Every        int          `json:"every,omitempty"`
+	Cron         string       `json:"cron,omitempty"`
+	Zone         string       `json:"zone"`
+	Start        *time.Time   `json:"start,omitempty"`
+	State        string       `json:"state"` // enabled, paused, done or error
+	NextRun      *time.Time   `json:"next_run,omitempty"`
+	NextRunLocal string       `json:"next_run_local,omitempty"`
+	LastRun      *time.Time   `json:"last_run,omitempty"`
+	LastTaskID   int64        `json:"last_task_id,omitempty"`
+	RunsLeft     *int         `json:"runs_left"` // null: forever
+	CatchUp      string       `json:"catch_up"`
+	NoOverlap    bool         `json:"no_overlap"`
+	Source       queue.Source `json:"source"`
+	Error        string       `json:"error,omitempty"`
+	NextRuns     []time.Time  `json:"next_runs,omitempty"` // show: the next due times, UTC
+}
+
+// toScheduleJSON converts sc, with its next n due times.
+func toScheduleJSON(sc queue.Schedule, n int) scheduleJSON {
+	v := scheduleJSON{Name: sc.Name, Job: sc.Job, Payload: rawOrString(sc.Payload), Queue: sc.Queue,
+		Priority: sc.Priority, MaxAttempts: sc.MaxAttempts, TimeoutMS: sc.Timeout.Milliseconds(),
+		Type: string(sc.Spec.Type), Every: sc.Spec.Every, Cron: sc.Spec.Cron, Zone: zoneOf(sc).String(),
+		Start: timePtr(sc.Spec.Start), State: stateText(sc), NextRun: timePtr(sc.NextRun),
+		LastRun: timePtr(sc.LastRun), LastTaskID: sc.LastTaskID, CatchUp: string(sc.CatchUp),
+		NoOverlap: sc.NoOverlap, Source: sc.Source}
+	if !sc.NextRun.IsZero() {
+		v.NextRunLocal = sc.NextRun.In(zoneOf(sc)).Format(time.RFC3339)
+	}
+	if sc.Repeats >= 0 {
+		left := sc.Repeats
+		v.RunsLeft = &left
+	}
+	if sc.Err != nil {
+		v.Error = sc.Err.Error()
+	}
+	for _, t := range dueTimes(sc, n) {
+		v.NextRuns = append(v.NextRuns, t.UTC())
+	}
+	return v
+}
+
+// dueTimes returns the schedule's next n due times, fewer when it ends.
+func dueTimes(sc queue.Schedule, n int) []time.Time {
+	var out []time.Time
+	t := sc.NextRun
+	for i := 0; i < n && !t.IsZero(); i++ {
+		if sc.Repeats >= 0 && i >= sc.Repeats {
+			break
+		}
+		out = append(out, t)
+		t = sc.Spec.Next(t)
+	}
+	return out
 }

@@ -51,7 +51,7 @@ func runShow(ctx context.Context, m *Main, args []string) error {
 	defer store.Close()
 	t, err := store.Get(ctx, id)
 	if errors.Is(err, queue.ErrNotFound) {
-		return usagef("show: no task with id %d", id)
+		return fmt.Errorf("show: no task with id %d", id)
 	}
 	if err != nil {
 		return err

@@ -81,9 +81,9 @@ type statusJSON struct {
 }
 
 type queueJSON struct {
-	Queue          string         `json:"queue"`
-	Counts         map[string]int `json:"counts"`
-	OldestDueWaitS float64        `json:"oldest_due_wait_s"` // 0 when nothing is due
+	Queue           string         `json:"queue"`
+	Counts          map[string]int `json:"counts"`
+	OldestDueWaitMS int64          `json:"oldest_due_wait_ms"` // 0 when nothing is due
 }
 
 type runningJSON struct {
@@ -137,7 +137,7 @@ func statusToJSON(st queue.Status, runs []scheduleRun) statusJSON {
 		v.NextSchedules = []scheduleRun{}
 	}
 	for _, q := range st.Queues {
-		v.Queues = append(v.Queues, queueJSON{Queue: q.Queue, Counts: countsJSON(q.Counts), OldestDueWaitS: q.Wait(st.Now).Seconds()})
+		v.Queues = append(v.Queues, queueJSON{Queue: q.Queue, Counts: countsJSON(q.Counts), OldestDueWaitMS: q.Wait(st.Now).Milliseconds()})
 		for s, n := range q.Counts {
 			v.Totals[string(s)] += n
 		}
@@ -178,7 +178,7 @@ func printStatus(w io.Writer, st queue.Status, runs []scheduleRun, more int) {
 			}
 			rows = append(rows, append(r, ""))
 		}
-		table(w, rows, []int{1, 2, 3, 4, 5}, false)
+		table(w, rows, []int{1, 2, 3, 4, 5})
 	}
 
 	running := 0

@@ -23,11 +23,11 @@ func TestRetryCommand(t *testing.T) {
 	t.Run("failed of one job", func(t *testing.T) {
 		f := newFixture(t)
 		out := mustRun(t, f, "retry", "-failed", "-job", "send_mail")
-		if out != "retried 1 failed send_mail tasks\n" {
+		if out != "retried 1 failed send_mail task\n" {
 			t.Errorf("stdout %q", out)
 		}
 		out = mustRun(t, f, "retry", "-failed")
-		if out != "retried 1 failed tasks\n" {
+		if out != "retried 1 failed task\n" {
 			t.Errorf("stdout %q", out)
 		}
 		v := decode[struct {

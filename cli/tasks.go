@@ -16,7 +16,8 @@ Usage: sluice tasks [flags]
 Lists tasks, newest first: id, job, state, attempts (tries/max), how long the
 last attempt took, when (due for a queued task, started for a running one,
 finished otherwise) and the first line of the last error. With -group it
-ends with the group's summary.
+ends with the group's summary. On a terminal the table fits its width (job
+and error are cut with "…"); in a pipe or with -wide nothing is cut.
 
 Examples:
   sluice tasks
@@ -38,14 +39,15 @@ type tasksJSON struct {
 
 func runTasks(ctx context.Context, m *Main, args []string) error {
 	fs := newFlagSet(m, "tasks", tasksUsage)
-	states := fs.String("state", "", "only these `states`, comma-separated: queued, running, succeeded, failed, cancelled")
+	states := fs.String("state", "", "only these `states`, comma-separated (queued, running, failed, ...)")
 	var p queue.ListParams
 	fs.StringVar(&p.Queue, "queue", "", "only this `queue`")
 	fs.StringVar(&p.Job, "job", "", "only this `job`")
 	fs.StringVar(&p.Group, "group", "", "only this `group`, and its summary")
-	since := fs.String("since", "", "only tasks finished, started or created since this `age` (1h, 7d) or RFC 3339 time")
+	since := fs.String("since", "", "only tasks finished, started or created since this `age` (1h, 7d) or time")
 	fs.IntVar(&p.Limit, "limit", DefaultTasksLimit, "at most this many tasks (0: all)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	wide := fs.Bool("wide", false, "cut nothing to fit the terminal's width")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,7 +59,7 @@ func runTasks(ctx context.Context, m *Main, args []string) error {
 	}
 	if *states != "" {
 		for s := range strings.SplitSeq(*states, ",") {
-			st, err := queue.ParseState(strings.TrimSpace(s))
+			st, err := queue.ParseState(strings.ToLower(strings.TrimSpace(s)))
 			if err != nil {
 				return usagef("tasks: -state: unknown state %q (want %s)", strings.TrimSpace(s), stateNames(queue.States))
 			}
@@ -104,7 +106,11 @@ func runTasks(ctx context.Context, m *Main, args []string) error {
 		return writeJSON(m.Stdout, v)
 	}
 	out := printer(m.Stdout)
-	printTasks(out, tasks, e.now(), e.cfg.MaxAttempts)
+	width := m.width(m.Stdout)
+	if *wide {
+		width = 0
+	}
+	printTasks(out, tasks, e.now(), e.cfg.MaxAttempts, width)
 	if group != nil {
 		fmt.Fprintln(out)
 		fmt.Fprintln(out, groupLine(*group))
@@ -124,16 +130,17 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
-// printTasks writes the listing table, fitted to screenWidth: the job is
-// clipped to 16 characters and the error gets what is left of the line.
-func printTasks(w io.Writer, tasks []queue.Task, now time.Time, defaultMax int) {
+// printTasks writes the listing table within width columns (0: no limit):
+// the error gets what is left of the line, the job giving up characters
+// (down to 8) so that it keeps at least 16, and is left out below 8.
+func printTasks(w io.Writer, tasks []queue.Task, now time.Time, defaultMax, width int) {
 	if len(tasks) == 0 {
 		fmt.Fprintln(w, "no tasks")
 		return
 	}
 	rows := [][]string{{"ID", "JOB", "STATE", "TRY", "TOOK", "WHEN", "ERROR"}}
 	for _, t := range tasks {
-		errText := firstLine(t.Error)
+		errText := printable(firstLine(t.Error), false)
 		if errText == "" {
 			errText = "-"
 		}
@@ -141,8 +148,15 @@ func printTasks(w io.Writer, tasks []queue.Task, now time.Time, defaultMax int) 
 		if t.Duration == 0 && !t.StartedAt.IsZero() && t.State != queue.Running {
 			d = "<1ms" // an attempt ran, quicker than the millisecond the database keeps
 		}
-		rows = append(rows, []string{fmt.Sprint(t.ID), clip(t.Job, 16), string(t.State), tries(t, defaultMax),
+		// Escaped before fitting, so an escape sequence counts for its printed width.
+		rows = append(rows, []string{fmt.Sprint(t.ID), printable(t.Job, false), string(t.State), tries(t, defaultMax),
 			d, when(t, now), errText})
 	}
-	table(w, rows, []int{0, 3, 4}, true)
+	if width > 0 {
+		for _, r := range rows[1:] {
+			r[1] = clip(r[1], 24) // a long job name leaves room for the error
+		}
+	}
+	rows = fitColumns(rows, width, 1, 8, 16)
+	table(w, rows, []int{0, 3, 4})
 }

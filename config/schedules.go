@@ -28,7 +28,7 @@ type declared struct {
 	Priority    int             `json:"priority,omitempty"`
 	MaxAttempts int             `json:"max_attempts,omitempty"`
 	Timeout     string          `json:"timeout,omitempty"`
-	Repeats     int             `json:"repeats,omitempty"`
+	Repeats     *int            `json:"repeats,omitempty"` // nil or -1: forever; 0 is refused
 	CatchUp     string          `json:"catch_up,omitempty"`
 	NoOverlap   bool            `json:"no_overlap,omitempty"`
 }
@@ -142,21 +142,25 @@ func (d declared) params(now time.Time, defaultLoc *time.Location) (queue.Schedu
 		loc = z
 	}
 	var start time.Time
+	var clock string
 	if d.Start != "" && loc != nil {
-		t, err := ParseStart(d.Start, loc, now)
+		t, c, err := ParseStart(d.Start, loc, now)
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
-		start = t
+		start, clock = t, c
 	}
 	typ, err := schedule.ParseType(d.Type)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
-	spec := schedule.Spec{Type: typ, Every: d.Every, Cron: d.Cron, Location: loc, Start: start}
+	if !typ.KeepsClock() {
+		clock = "" // a gap moves only the first run; other types keep no time of day
+	}
+	spec := schedule.Spec{Type: typ, Every: d.Every, Cron: d.Cron, Location: loc, Start: start, Clock: clock}
 	if err == nil && loc != nil {
 		check := spec
-		if check.Start.IsZero() && typ != schedule.Cron {
+		if check.Start.IsZero() && check.StartsNow() {
 			check.Start = now // stands in for the start the store will give it
 		}
 		if err := check.Validate(); err != nil {
@@ -180,8 +184,12 @@ func (d declared) params(now time.Time, defaultLoc *time.Location) (queue.Schedu
 	if d.MaxAttempts < 0 {
 		problems = append(problems, fmt.Sprintf("max_attempts %d is negative", d.MaxAttempts))
 	}
-	if d.Repeats < 0 {
-		problems = append(problems, fmt.Sprintf("repeats %d is negative (0 or absent means forever)", d.Repeats))
+	repeats := -1
+	if d.Repeats != nil {
+		repeats = *d.Repeats
+	}
+	if err := CheckRepeats(repeats); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return queue.ScheduleParams{}, problems
@@ -197,7 +205,7 @@ func (d declared) params(now time.Time, defaultLoc *time.Location) (queue.Schedu
 	def, _ := json.Marshal(canon)
 	return queue.ScheduleParams{
 		Name: d.Name, Job: d.Job, Payload: canon.Payload, Queue: d.Queue, Priority: d.Priority,
-		MaxAttempts: d.MaxAttempts, Timeout: timeout, Spec: spec, Repeats: d.Repeats,
+		MaxAttempts: d.MaxAttempts, Timeout: timeout, Spec: spec, Repeats: max(repeats, 0), // -1 is the store's 0
 		CatchUp: schedule.CatchUp(strings.ToLower(strings.TrimSpace(d.CatchUp))), NoOverlap: d.NoOverlap,
 		Source: queue.SourceEnv, Definition: string(def),
 	}, nil
@@ -221,22 +229,39 @@ var startLayouts = []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-
 
 // ParseStart reads a start time: RFC 3339 (an instant), a date and time
 // without offset (wall-clock time in loc), or a time of day such as 09:30
-// (today in loc).
-func ParseStart(s string, loc *time.Location, now time.Time) (time.Time, error) {
+// (today in loc). A wall-clock time that daylight saving skips is read as
+// the package schedule reads them (02:30 becomes 03:30 when clocks jump
+// from 02:00 to 03:00), and clock is then the time as given, for
+// schedule.Spec.Clock; otherwise clock is empty.
+func ParseStart(s string, loc *time.Location, now time.Time) (t time.Time, clock string, err error) {
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+		return t, "", nil
 	}
 	for _, layout := range startLayouts {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
+		if w, err := time.Parse(layout, s); err == nil { // the wall-clock reading, as if in UTC
+			t, clock := schedule.Wall(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), loc)
+			return t, clock, nil
 		}
 	}
 	for _, layout := range []string{"15:04:05", "15:04"} {
-		if t, err := time.Parse(layout, s); err == nil {
+		if w, err := time.Parse(layout, s); err == nil {
 			y, m, d := now.In(loc).Date()
-			return time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, loc), nil
+			t, clock := schedule.Wall(y, m, d, w.Hour(), w.Minute(), w.Second(), loc)
+			return t, clock, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("start %q: want RFC 3339 (2026-01-02T09:30:00Z), a wall-clock date and time (2026-01-02 09:30) or a time of day (09:30)", s)
+	return time.Time{}, "", fmt.Errorf("start %q: want RFC 3339 (2026-01-02T09:30:00Z), a wall-clock date and time (2026-01-02 09:30) or a time of day (09:30)", s)
+}
+
+// CheckRepeats refuses a repeats count that does not mean what a Django-Q2
+// user expects: 0 is "stopped" there, and was "forever" here before.
+func CheckRepeats(n int) error {
+	switch {
+	case n == 0:
+		return errors.New("repeats 0 would never run (Django-Q2 reads 0 as stopped): leave it out or give -1 to repeat forever, or pause the schedule")
+	case n < -1:
+		return fmt.Errorf("repeats %d: want a number of runs, or -1 for forever", n)
+	}
+	return nil
 }

@@ -93,20 +93,24 @@ func TestParseSchedulesProblems(t *testing.T) {
 func TestParseStart(t *testing.T) {
 	ny, _ := time.LoadLocation("America/New_York")
 	tests := []struct {
-		in   string
-		want time.Time
+		in    string
+		want  time.Time
+		clock string
 	}{
-		{"2026-01-02T09:30:00Z", time.Date(2026, 1, 2, 9, 30, 0, 0, time.UTC)},
-		{"2026-01-02T09:30:00+01:00", time.Date(2026, 1, 2, 8, 30, 0, 0, time.UTC)},
-		{"2026-01-02 09:30", time.Date(2026, 1, 2, 9, 30, 0, 0, ny)},
-		{"2026-07-02T09:30:15", time.Date(2026, 7, 2, 9, 30, 15, 0, ny)},
-		{"2026-01-31", time.Date(2026, 1, 31, 0, 0, 0, 0, ny)},
-		{"09:30", time.Date(2026, 3, 7, 9, 30, 0, 0, ny)}, // today in New York at declareNow
+		{"2026-01-02T09:30:00Z", time.Date(2026, 1, 2, 9, 30, 0, 0, time.UTC), ""},
+		{"2026-01-02T09:30:00+01:00", time.Date(2026, 1, 2, 8, 30, 0, 0, time.UTC), ""},
+		{"2026-01-02 09:30", time.Date(2026, 1, 2, 9, 30, 0, 0, ny), ""},
+		{"2026-07-02T09:30:15", time.Date(2026, 7, 2, 9, 30, 15, 0, ny), ""},
+		{"2026-01-31", time.Date(2026, 1, 31, 0, 0, 0, 0, ny), ""},
+		{"09:30", time.Date(2026, 3, 7, 9, 30, 0, 0, ny), ""}, // today in New York at declareNow
+		// 02:30 does not exist that day: 03:30 EDT, keeping 02:30 for the days after.
+		{"2027-03-14 02:30", time.Date(2027, 3, 14, 7, 30, 0, 0, time.UTC), "02:30:00"},
+		{"2027-11-07 01:30", time.Date(2027, 11, 7, 5, 30, 0, 0, time.UTC), ""}, // twice: the first (EDT)
 	}
 	for _, tt := range tests {
-		got, err := ParseStart(tt.in, ny, declareNow)
-		if err != nil || !got.Equal(tt.want) {
-			t.Errorf("ParseStart(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		got, clock, err := ParseStart(tt.in, ny, declareNow)
+		if err != nil || !got.Equal(tt.want) || clock != tt.clock {
+			t.Errorf("ParseStart(%q) = %v, %q, %v; want %v, %q", tt.in, got, clock, err, tt.want, tt.clock)
 		}
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // instruction is one Dockerfile instruction: its keyword and the rest of the line.
@@ -139,6 +141,18 @@ func TestDockerfile(t *testing.T) {
 		if !underDir(db, "/data") {
 			t.Errorf("ENV SLUICE_DB=%q, want a file under the /data volume", db)
 		}
+		// The image's default command is the long-running `run`: it serves
+		// /metrics and /healthz on the port it EXPOSEs, on every interface.
+		var addr string
+		for _, e := range env {
+			if k, v, _ := strings.Cut(e, "="); k == "SLUICE_HTTP_ADDR" {
+				addr = v
+			}
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || !strings.HasPrefix(addr, ":") ||
+			!slices.Contains(strings.Fields(last["EXPOSE"].Args), port) {
+			t.Errorf("ENV SLUICE_HTTP_ADDR=%q with EXPOSE %q: want :PORT on every interface, the port exposed", addr, last["EXPOSE"].Args)
+		}
 		if !slices.ContainsFunc(copies, func(c string) bool {
 			return strings.Contains(c, "--chown="+last["USER"].Args) && strings.HasSuffix(c, " /data")
 		}) {
@@ -160,6 +174,32 @@ func TestDockerfile(t *testing.T) {
 		}
 		if _, ok := last["SHELL"]; ok {
 			t.Error("SHELL in the final stage: there is no shell in it")
+		}
+	})
+
+	t.Run("docker run examples", func(t *testing.T) {
+		// Docker's default stop timeout (10 s) is less than the shipped
+		// shutdown grace: every example sets --stop-timeout above it.
+		cfg := mustConfig(t, "sluice.env", parseEnvFile(t, filepath.Join(systemdDir, "sluice.env")))
+		stop := regexp.MustCompile(`--stop-timeout[ =](\d+)`)
+		var n int
+		for _, src := range []string{"Dockerfile", "README.md"} {
+			for _, line := range strings.Split(string(readFile(t, filepath.Join(root, src))), "\n") {
+				if !strings.Contains(line, "docker run") {
+					continue
+				}
+				n++
+				m := stop.FindStringSubmatch(line)
+				if m == nil {
+					t.Errorf("%s: %q has no --stop-timeout", src, strings.TrimSpace(line))
+					continue
+				}
+				secs, _ := strconv.Atoi(m[1])
+				checkOrder(t, src, []string{"SLUICE_SHUTDOWN_GRACE", "--stop-timeout"}, cfg.ShutdownGrace, time.Duration(secs)*time.Second)
+			}
+		}
+		if n < 2 {
+			t.Errorf("%d docker run examples found; want the Dockerfile's and the README's", n)
 		}
 	})
 

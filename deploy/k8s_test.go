@@ -1,196 +1,122 @@
 package deploy
 
 import (
-	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/robfig/cron/v3"
-	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 const k8sDir = "k8s"
 
-// The structs below hold the Kubernetes fields Sluice's manifests use, under
-// their API names. Decoding is strict (KnownFields): a misspelt field, which
-// kubectl would reject or a lenient apply would drop, fails the test.
+// The manifests are decoded into the Kubernetes API's own Go types
+// (k8s.io/api), strictly: a misspelt or misplaced field, which kubectl
+// would reject or a lenient apply would drop, fails the test. Strict
+// decoding does not see a field left out, so missingRequired checks those
+// too, by the API conventions the OpenAPI schema is generated from.
 
-type k8sMeta struct {
-	Name   string            `yaml:"name"`
-	Labels map[string]string `yaml:"labels"`
-}
-
-type k8sHeader struct {
-	APIVersion string  `yaml:"apiVersion"`
-	Kind       string  `yaml:"kind"`
-	Metadata   k8sMeta `yaml:"metadata"`
-}
-
-type configMap struct {
-	k8sHeader `yaml:",inline"`
-	Data      map[string]string `yaml:"data"`
-}
-
-type pvc struct {
-	k8sHeader `yaml:",inline"`
-	Spec      struct {
-		AccessModes []string `yaml:"accessModes"`
-		Resources   struct {
-			Requests map[string]string `yaml:"requests"`
-		} `yaml:"resources"`
-	} `yaml:"spec"`
-}
-
-type cronJob struct {
-	k8sHeader `yaml:",inline"`
-	Spec      struct {
-		Schedule                   string `yaml:"schedule"`
-		ConcurrencyPolicy          string `yaml:"concurrencyPolicy"`
-		StartingDeadlineSeconds    int64  `yaml:"startingDeadlineSeconds"`
-		SuccessfulJobsHistoryLimit int    `yaml:"successfulJobsHistoryLimit"`
-		FailedJobsHistoryLimit     int    `yaml:"failedJobsHistoryLimit"`
-		JobTemplate                struct {
-			Spec jobSpec `yaml:"spec"`
-		} `yaml:"jobTemplate"`
-	} `yaml:"spec"`
-}
-
-type jobSpec struct {
-	ActiveDeadlineSeconds int64            `yaml:"activeDeadlineSeconds"`
-	BackoffLimit          int              `yaml:"backoffLimit"`
-	PodFailurePolicy      podFailurePolicy `yaml:"podFailurePolicy"`
-	Template              podTemplate      `yaml:"template"`
-}
-
-type podFailurePolicy struct {
-	Rules []struct {
-		Action      string `yaml:"action"`
-		OnExitCodes *struct {
-			ContainerName string `yaml:"containerName"`
-			Operator      string `yaml:"operator"`
-			Values        []int  `yaml:"values"`
-		} `yaml:"onExitCodes"`
-		OnPodConditions []struct {
-			Type string `yaml:"type"`
-		} `yaml:"onPodConditions"`
-	} `yaml:"rules"`
-}
-
-type deployment struct {
-	k8sHeader `yaml:",inline"`
-	Spec      struct {
-		Replicas int `yaml:"replicas"`
-		Strategy struct {
-			Type string `yaml:"type"`
-		} `yaml:"strategy"`
-		Selector struct {
-			MatchLabels map[string]string `yaml:"matchLabels"`
-		} `yaml:"selector"`
-		Template podTemplate `yaml:"template"`
-	} `yaml:"spec"`
-}
-
-type podTemplate struct {
-	Metadata k8sMeta `yaml:"metadata"`
-	Spec     podSpec `yaml:"spec"`
-}
-
-type podSpec struct {
-	RestartPolicy                 string `yaml:"restartPolicy"`
-	TerminationGracePeriodSeconds int64  `yaml:"terminationGracePeriodSeconds"`
-	SecurityContext               struct {
-		RunAsNonRoot   bool  `yaml:"runAsNonRoot"`
-		RunAsUser      int64 `yaml:"runAsUser"`
-		RunAsGroup     int64 `yaml:"runAsGroup"`
-		FSGroup        int64 `yaml:"fsGroup"`
-		SeccompProfile struct {
-			Type string `yaml:"type"`
-		} `yaml:"seccompProfile"`
-	} `yaml:"securityContext"`
-	Containers []container `yaml:"containers"`
-	Volumes    []struct {
-		Name                  string `yaml:"name"`
-		PersistentVolumeClaim *struct {
-			ClaimName string `yaml:"claimName"`
-		} `yaml:"persistentVolumeClaim"`
-		EmptyDir *struct{} `yaml:"emptyDir"`
-	} `yaml:"volumes"`
-}
-
-type container struct {
-	Name    string   `yaml:"name"`
-	Image   string   `yaml:"image"`
-	Args    []string `yaml:"args"`
-	EnvFrom []struct {
-		ConfigMapRef struct {
-			Name string `yaml:"name"`
-		} `yaml:"configMapRef"`
-	} `yaml:"envFrom"`
-	Env []struct {
-		Name  string `yaml:"name"`
-		Value string `yaml:"value"`
-	} `yaml:"env"`
-	Ports []struct {
-		Name          string `yaml:"name"`
-		ContainerPort int    `yaml:"containerPort"`
-		Protocol      string `yaml:"protocol"`
-	} `yaml:"ports"`
-	ReadinessProbe  *probe `yaml:"readinessProbe"`
-	LivenessProbe   *probe `yaml:"livenessProbe"`
-	SecurityContext struct {
-		AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
-		ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
-		Capabilities             struct {
-			Drop []string `yaml:"drop"`
-		} `yaml:"capabilities"`
-	} `yaml:"securityContext"`
-	Resources struct {
-		Requests map[string]string `yaml:"requests"`
-		Limits   map[string]string `yaml:"limits"`
-	} `yaml:"resources"`
-	VolumeMounts []struct {
-		Name      string `yaml:"name"`
-		MountPath string `yaml:"mountPath"`
-	} `yaml:"volumeMounts"`
-}
-
-type probe struct {
-	HTTPGet *struct {
-		Path string `yaml:"path"`
-		Port any    `yaml:"port"` // a number or a port's name
-	} `yaml:"httpGet"`
-	InitialDelaySeconds int64 `yaml:"initialDelaySeconds"`
-	PeriodSeconds       int64 `yaml:"periodSeconds"`
-	TimeoutSeconds      int64 `yaml:"timeoutSeconds"`
-	FailureThreshold    int64 `yaml:"failureThreshold"`
-}
-
-// decodeYAML strictly decodes the one document in a manifest into v.
+// decodeYAML strictly decodes the one document in a manifest into v, an
+// API type, and fails on every field the type requires that it lacks.
 func decodeYAML(tb testing.TB, name string, v any) {
 	tb.Helper()
-	dec := yaml.NewDecoder(bytes.NewReader(readFile(tb, filepath.Join(k8sDir, name))))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
+	if err := decodeManifest(readFile(tb, filepath.Join(k8sDir, name)), v); err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
+}
+
+// decodeManifest is decodeYAML on bytes.
+func decodeManifest(b []byte, v any) error {
+	if err := yaml.UnmarshalStrict(b, v); err != nil {
+		return err
+	}
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return err
+	}
+	var raw any
+	if err := json.Unmarshal(j, &raw); err != nil {
+		return err
+	}
+	if missing := missingRequired("", reflect.TypeOf(v), raw); len(missing) > 0 {
+		return fmt.Errorf("required fields missing: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// missingRequired returns the paths of the fields of API type t that the
+// decoded JSON v leaves out although t requires them. By the Kubernetes API
+// conventions a field whose json tag has no omitempty is required: the
+// OpenAPI schema lists it under "required" (podFailurePolicy's
+// onPodConditions status, for one, on the clusters still in use).
+func missingRequired(path string, t reflect.Type, v any) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []string
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil // a type with its own JSON form: Quantity, IntOrString, Time
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case !f.IsExported() || name == "-":
+				continue
+			case name == "" && f.Anonymous, strings.Contains(opts, "inline"):
+				out = append(out, missingRequired(path, f.Type, v)...)
+				continue
+			case name == "":
+				continue
+			}
+			val, present := m[name]
+			if !present {
+				if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
+					out = append(out, path+"."+name)
+				}
+				continue
+			}
+			out = append(out, missingRequired(path+"."+name, f.Type, val)...)
+		}
+	case reflect.Slice:
+		l, _ := v.([]any)
+		for i, e := range l {
+			out = append(out, missingRequired(fmt.Sprintf("%s[%d]", path, i), t.Elem(), e)...)
+		}
+	case reflect.Map:
+		m, _ := v.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			out = append(out, missingRequired(path+"."+k, t.Elem(), m[k])...)
+		}
+	}
+	return out
 }
 
 func sec(n int64) time.Duration { return time.Duration(n) * time.Second }
 
 // checkPod checks what the CronJob's and the Deployment's pods share.
-func checkPod(t *testing.T, p podSpec, cm configMap, command string) {
+func checkPod(t *testing.T, p corev1.PodSpec, cm corev1.ConfigMap, command string) {
 	t.Helper()
 	cfg := mustConfig(t, "ConfigMap sluice", mapEnviron(cm.Data))
 	checkOrder(t, command, []string{"SLUICE_TIMEOUT", "SLUICE_SHUTDOWN_GRACE", "terminationGracePeriodSeconds"},
-		cfg.Timeout, cfg.ShutdownGrace, sec(p.TerminationGracePeriodSeconds))
+		cfg.Timeout, cfg.ShutdownGrace, sec(deref(p.TerminationGracePeriodSeconds)))
 	sc := p.SecurityContext
-	if !sc.RunAsNonRoot || sc.RunAsUser == 0 || sc.FSGroup == 0 {
+	if sc == nil || !deref(sc.RunAsNonRoot) || deref(sc.RunAsUser) == 0 || deref(sc.FSGroup) == 0 {
 		t.Errorf("pod securityContext %+v: want runAsNonRoot, a non-root runAsUser and an fsGroup (so the volume is writable)", sc)
 	}
 	if len(p.Containers) != 1 {
@@ -200,12 +126,13 @@ func checkPod(t *testing.T, p podSpec, cm configMap, command string) {
 	if !slices.Equal(c.Args, []string{command}) {
 		t.Errorf("args %q, want [%s]", c.Args, command)
 	}
-	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef.Name != cm.Metadata.Name {
-		t.Errorf("envFrom %+v, want the ConfigMap %s", c.EnvFrom, cm.Metadata.Name)
+	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != cm.Name {
+		t.Errorf("envFrom %+v, want the ConfigMap %s", c.EnvFrom, cm.Name)
 	}
-	if c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation ||
-		!slices.Equal(c.SecurityContext.Capabilities.Drop, []string{"ALL"}) {
-		t.Errorf("container securityContext %+v: want allowPrivilegeEscalation false and capabilities drop ALL", c.SecurityContext)
+	csc := c.SecurityContext
+	if csc == nil || csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation ||
+		csc.Capabilities == nil || !slices.Equal(csc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("container securityContext %+v: want allowPrivilegeEscalation false and capabilities drop ALL", csc)
 	}
 	claims := map[string]string{}
 	for _, v := range p.Volumes {
@@ -224,17 +151,25 @@ func checkPod(t *testing.T, p podSpec, cm configMap, command string) {
 	}
 }
 
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
 func TestKubernetes(t *testing.T) {
-	var cm configMap
+	var cm corev1.ConfigMap
 	decodeYAML(t, "configmap.yaml", &cm)
-	var claim pvc
+	var claim corev1.PersistentVolumeClaim
 	decodeYAML(t, "pvc.yaml", &claim)
-	if claim.Metadata.Name != "sluice-data" || !slices.Equal(claim.Spec.AccessModes, []string{"ReadWriteOnce"}) {
-		t.Errorf("PersistentVolumeClaim %s %v, want sluice-data ReadWriteOnce", claim.Metadata.Name, claim.Spec.AccessModes)
+	if claim.Name != "sluice-data" || !slices.Equal(claim.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}) {
+		t.Errorf("PersistentVolumeClaim %s %v, want sluice-data ReadWriteOnce", claim.Name, claim.Spec.AccessModes)
 	}
 
 	t.Run("cronjob", func(t *testing.T) {
-		var cj cronJob
+		var cj batchv1.CronJob
 		decodeYAML(t, "cronjob.yaml", &cj)
 		if cj.APIVersion != "batch/v1" || cj.Kind != "CronJob" {
 			t.Errorf("%s %s, want batch/v1 CronJob", cj.APIVersion, cj.Kind)
@@ -242,12 +177,12 @@ func TestKubernetes(t *testing.T) {
 		if _, err := cron.ParseStandard(cj.Spec.Schedule); err != nil {
 			t.Errorf("schedule: %v", err)
 		}
-		if cj.Spec.ConcurrencyPolicy != "Forbid" {
+		if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 			t.Errorf("concurrencyPolicy %q, want Forbid", cj.Spec.ConcurrencyPolicy)
 		}
 		job := cj.Spec.JobTemplate.Spec
 		pod := job.Template.Spec
-		if pod.RestartPolicy != "Never" {
+		if pod.RestartPolicy != corev1.RestartPolicyNever {
 			t.Errorf("restartPolicy %q, want Never (podFailurePolicy requires it)", pod.RestartPolicy)
 		}
 		checkPod(t, pod, cm, "drain")
@@ -257,13 +192,16 @@ func TestKubernetes(t *testing.T) {
 			t.Error("SLUICE_DRAIN_DEADLINE is 0: a one-shot drain needs a finite deadline below activeDeadlineSeconds")
 		}
 		checkOrder(t, "cronjob", []string{"SLUICE_DRAIN_DEADLINE + SLUICE_TIMEOUT + SLUICE_KILL_GRACE", "activeDeadlineSeconds"},
-			cfg.DrainDeadline+cfg.Timeout+cfg.KillGrace, sec(job.ActiveDeadlineSeconds))
+			cfg.DrainDeadline+cfg.Timeout+cfg.KillGrace, sec(deref(job.ActiveDeadlineSeconds)))
 
 		var fails78 bool
-		for _, r := range job.PodFailurePolicy.Rules {
-			if r.Action == "FailJob" && r.OnExitCodes != nil && r.OnExitCodes.Operator == "In" &&
-				r.OnExitCodes.ContainerName == pod.Containers[0].Name && slices.Contains(r.OnExitCodes.Values, 78) {
-				fails78 = true
+		if job.PodFailurePolicy != nil {
+			for _, r := range job.PodFailurePolicy.Rules {
+				e := r.OnExitCodes
+				if r.Action == batchv1.PodFailurePolicyActionFailJob && e != nil && e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn &&
+					deref(e.ContainerName) == pod.Containers[0].Name && slices.Contains(e.Values, 78) {
+					fails78 = true
+				}
 			}
 		}
 		if !fails78 {
@@ -272,16 +210,19 @@ func TestKubernetes(t *testing.T) {
 	})
 
 	t.Run("deployment", func(t *testing.T) {
-		var d deployment
+		var d appsv1.Deployment
 		decodeYAML(t, "deployment.yaml", &d)
 		if d.APIVersion != "apps/v1" || d.Kind != "Deployment" {
 			t.Errorf("%s %s, want apps/v1 Deployment", d.APIVersion, d.Kind)
 		}
-		if d.Spec.Replicas != 1 || d.Spec.Strategy.Type != "Recreate" {
-			t.Errorf("replicas %d strategy %q, want 1 and Recreate (one pod owns the ReadWriteOnce volume)", d.Spec.Replicas, d.Spec.Strategy.Type)
+		if deref(d.Spec.Replicas) != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+			t.Errorf("replicas %d strategy %q, want 1 and Recreate (one pod owns the ReadWriteOnce volume)", deref(d.Spec.Replicas), d.Spec.Strategy.Type)
+		}
+		if d.Spec.Selector == nil {
+			t.Fatal("no selector")
 		}
 		for k, v := range d.Spec.Selector.MatchLabels {
-			if d.Spec.Template.Metadata.Labels[k] != v {
+			if d.Spec.Template.Labels[k] != v {
 				t.Errorf("selector %s=%s does not match the pod template's labels", k, v)
 			}
 		}
@@ -293,7 +234,7 @@ func TestKubernetes(t *testing.T) {
 // checkProbes: the worker serves /healthz on SLUICE_HTTP_ADDR, on every
 // interface (the kubelet probes the pod's IP), on a declared container port,
 // and both probes ask it there.
-func checkProbes(t *testing.T, c container, cm configMap) {
+func checkProbes(t *testing.T, c corev1.Container, cm corev1.ConfigMap) {
 	t.Helper()
 	environ := mapEnviron(cm.Data)
 	for _, e := range c.Env {
@@ -312,22 +253,22 @@ func checkProbes(t *testing.T, c container, cm configMap) {
 	}
 	names := map[string]string{}
 	for _, p := range c.Ports {
-		names[p.Name] = strconv.Itoa(p.ContainerPort)
+		names[p.Name] = strconv.Itoa(int(p.ContainerPort))
 	}
 	if !slices.Contains(slices.Collect(maps.Values(names)), port) {
 		t.Errorf("no containerPort %s in %v", port, c.Ports)
 	}
-	for name, p := range map[string]*probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+	for name, p := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
 		if p == nil || p.HTTPGet == nil {
 			t.Errorf("%s: want an httpGet of /healthz", name)
 			continue
 		}
-		target := fmt.Sprint(p.HTTPGet.Port)
+		target := p.HTTPGet.Port.String()
 		if n, ok := names[target]; ok {
 			target = n
 		}
 		if p.HTTPGet.Path != "/healthz" || target != port {
-			t.Errorf("%s: GET %s on port %v; want /healthz on %s", name, p.HTTPGet.Path, p.HTTPGet.Port, port)
+			t.Errorf("%s: GET %s on port %v; want /healthz on %s", name, p.HTTPGet.Path, p.HTTPGet.Port.String(), port)
 		}
 		// /healthz reads the database under the driver's 5 s busy timeout at worst.
 		if p.TimeoutSeconds < 5 || p.PeriodSeconds < p.TimeoutSeconds {
@@ -336,12 +277,30 @@ func checkProbes(t *testing.T, c container, cm configMap) {
 	}
 }
 
-// TestKubernetesStrict shows a misspelt field fails the decode.
+// TestKubernetesStrict shows that a misspelt field and a missing required
+// field both fail: the checks above could not pass a manifest kubectl
+// refuses.
 func TestKubernetesStrict(t *testing.T) {
-	dec := yaml.NewDecoder(bytes.NewReader([]byte("spec:\n  replicas: 1\n  replica: 2\n")))
-	dec.KnownFields(true)
-	var d deployment
-	if err := dec.Decode(&d); err == nil {
-		t.Error("decoding a misspelt field: want an error")
+	for _, tt := range []struct{ name, manifest, want string }{
+		{"misspelt", "apiVersion: apps/v1\nkind: Deployment\nspec:\n  replica: 2\n", `unknown field "replica"`},
+		{"missing status", `apiVersion: batch/v1
+kind: Job
+spec:
+  template: {spec: {containers: [{name: x}]}}
+  podFailurePolicy:
+    rules:
+      - action: Ignore
+        onPodConditions:
+          - type: DisruptionTarget
+`, ".spec.podFailurePolicy.rules[0].onPodConditions[0].status"},
+	} {
+		var v any = &appsv1.Deployment{}
+		if strings.Contains(tt.manifest, "kind: Job") {
+			v = &batchv1.Job{}
+		}
+		err := decodeManifest([]byte(tt.manifest), v)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err %v; want it to name %s", tt.name, err, tt.want)
+		}
 	}
 }

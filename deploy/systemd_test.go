@@ -198,6 +198,31 @@ func TestSystemdUnits(t *testing.T) {
 		if got := run.get("Install", "WantedBy"); got != "multi-user.target" {
 			t.Errorf("WantedBy=%s, want multi-user.target", got)
 		}
+		// sluice run says READY=1 and feeds the watchdog (cli/notify.go).
+		if got := run.get("Service", "Type"); got != "notify" {
+			t.Errorf("Type=%s, want notify: sluice run tells systemd when it is ready", got)
+		}
+		if got := run.get("Service", "WatchdogSec"); got == "" || got == "0" {
+			t.Errorf("WatchdogSec=%q, want a period: sluice run pings it while the database answers", got)
+		}
+	})
+
+	t.Run("install block enables one unit", func(t *testing.T) {
+		// Copying the README's install block must not enable both the timer
+		// and the service.
+		readme := string(readFile(t, filepath.Join(systemdDir, "README.md")))
+		for _, block := range strings.Split(readme, "```sh")[1:] {
+			block, _, _ = strings.Cut(block, "```")
+			var enabled []string
+			for _, line := range strings.Split(block, "\n") {
+				if strings.HasPrefix(strings.TrimSpace(line), "sudo systemctl enable") {
+					enabled = append(enabled, strings.TrimSpace(line))
+				}
+			}
+			if len(enabled) > 1 {
+				t.Errorf("one shell block enables %d units:\n%s", len(enabled), strings.Join(enabled, "\n"))
+			}
+		}
 	})
 
 	t.Run("timer", func(t *testing.T) {

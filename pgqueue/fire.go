@@ -106,7 +106,7 @@ func fire(ctx context.Context, tx pgx.Tx, d queue.Schedule, now time.Time) (*que
 	repeats := d.Repeats
 	if repeats >= 0 {
 		if len(times) > repeats {
-			times = times[len(times)-repeats:]
+			times = times[:repeats] // the earliest: the schedule ends after them, as in queue
 		}
 		repeats -= len(times)
 		if repeats == 0 {

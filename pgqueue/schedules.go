@@ -35,6 +35,9 @@ func scanSchedule(row pgx.Row) (queue.Schedule, error) {
 	s.Payload = []byte(payload)
 	s.Timeout = time.Duration(timeoutMS) * time.Millisecond
 	s.Spec.Type = schedule.Type(typ)
+	if s.Spec.Type != schedule.Cron {
+		s.Spec.Clock, s.Spec.Cron = s.Spec.Cron, "" // see queue's cronColumn
+	}
 	s.CatchUp, s.Source = schedule.CatchUp(catchUp), queue.Source(source)
 	s.NextRun, s.LastRun = fromMS(next), fromMS(last)
 	s.CreatedAt, s.UpdatedAt = fromMS(created), fromMS(updated)
@@ -47,16 +50,21 @@ func scanSchedule(row pgx.Row) (queue.Schedule, error) {
 	if start != 0 {
 		s.Spec.Start = time.UnixMilli(start).In(loc)
 	}
-	if !s.NextRun.IsZero() {
-		s.NextRun = s.NextRun.In(loc)
-	}
-	if !s.LastRun.IsZero() {
-		s.LastRun = s.LastRun.In(loc)
-	}
 	if s.Err == nil {
 		if err := s.Spec.Validate(); err != nil { // a CRON_TZ zone this system lacks
 			s.Err = fmt.Errorf("schedule %q: %w", s.Name, err)
 		}
+	}
+	// Times in the zone they are due in: a cron line's CRON_TZ, if any.
+	shown := loc
+	if s.Err == nil {
+		shown = s.Spec.Zone()
+	}
+	if !s.NextRun.IsZero() {
+		s.NextRun = s.NextRun.In(shown)
+	}
+	if !s.LastRun.IsZero() {
+		s.LastRun = s.LastRun.In(shown)
 	}
 	return s, nil
 }
@@ -106,13 +114,22 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, true, $15, 
 ON CONFLICT (name) DO NOTHING
 RETURNING id`,
 		p.Name, p.Job, string(p.Payload), p.Queue, p.Priority, nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()),
-		string(p.Spec.Type), p.Spec.Every, p.Spec.Cron, p.Spec.Location.String(), startMS(p.Spec), repeats,
+		string(p.Spec.Type), p.Spec.Every, cronColumn(p.Spec), p.Spec.Location.String(), startMS(p.Spec), repeats,
 		nullMS(firstRun(p.Spec, now)), string(p.CatchUp), p.NoOverlap, string(p.Source), nullString(p.Definition),
 		now.UnixMilli()).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, queue.ErrScheduleExists
 	}
 	return id, err
+}
+
+// cronColumn is what the cron column holds: a cron line, or the time of
+// day a daily or longer schedule keeps (Spec.Clock), as queue stores it.
+func cronColumn(spec schedule.Spec) string {
+	if spec.Type == schedule.Cron {
+		return spec.Cron
+	}
+	return spec.Clock
 }
 
 // startMS stores a cron schedule's zero Start as 0 (no lower bound).
@@ -289,7 +306,7 @@ func updateSchedule(ctx context.Context, tx pgx.Tx, old queue.Schedule, p queue.
 		p.Spec.Start = old.Spec.Start
 	}
 	next := old.NextRun
-	timing := p.Spec.Type != old.Spec.Type || p.Spec.Every != old.Spec.Every || p.Spec.Cron != old.Spec.Cron ||
+	timing := p.Spec.Type != old.Spec.Type || p.Spec.Every != old.Spec.Every || cronColumn(p.Spec) != cronColumn(old.Spec) ||
 		p.Spec.Location.String() != old.Spec.Location.String() || startMS(p.Spec) != startMS(old.Spec)
 	if timing {
 		next = firstRun(p.Spec, now)
@@ -304,7 +321,7 @@ UPDATE schedules SET job = $1, payload = $2, queue = $3, priority = $4, max_atte
     definition = $16, updated_at = $17
 WHERE id = $18`,
 		p.Job, string(p.Payload), p.Queue, p.Priority, nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()),
-		string(p.Spec.Type), p.Spec.Every, p.Spec.Cron, p.Spec.Location.String(), startMS(p.Spec), repeats,
+		string(p.Spec.Type), p.Spec.Every, cronColumn(p.Spec), p.Spec.Location.String(), startMS(p.Spec), repeats,
 		nullMS(next), string(p.CatchUp), p.NoOverlap, p.Definition, now.UnixMilli(), old.ID)
 	return err
 }

@@ -98,7 +98,7 @@ func validateSchedule(p *queue.ScheduleParams, now time.Time) error {
 	if p.Spec.Location == nil {
 		p.Spec.Location = time.UTC
 	}
-	if p.Spec.Start.IsZero() && p.Spec.Type != schedule.Cron {
+	if p.Spec.Start.IsZero() && p.Spec.StartsNow() {
 		p.Spec.Start = now
 	}
 	p.Spec.Start = p.Spec.Start.Truncate(time.Second)
@@ -131,6 +131,9 @@ func validateSchedule(p *queue.ScheduleParams, now time.Time) error {
 // firstRun is the first due time of a new schedule: Start itself when it is
 // now or later, else the first due time after now (past times are not fired).
 func firstRun(spec schedule.Spec, now time.Time) time.Time {
+	if spec.Type == schedule.Once && !spec.Start.After(now) {
+		return spec.Start // due at once, as in queue (and Django-Q2)
+	}
 	ref := now.Truncate(time.Second)
 	if spec.Start.After(ref) {
 		ref = spec.Start

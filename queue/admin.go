@@ -132,3 +132,24 @@ func (s *Store) RetryFailed(ctx context.Context, job string) (RetryResult, error
 	}
 	return res, nil
 }
+
+// retryFailedCountSQL counts what RetryFailed would do now: every failed
+// task without a unique key, and one per unique key no active task holds.
+const retryFailedCountSQL = `
+SELECT count(*) FILTER (WHERE unique_key IS NULL)
+     + count(DISTINCT unique_key) FILTER (WHERE unique_key IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM tasks a WHERE a.unique_key = t.unique_key AND a.state IN ('queued', 'running'))),
+       count(*)
+FROM tasks t WHERE state = 'failed' AND (?1 = '' OR job = ?1)`
+
+// RetryFailedDryRun returns what RetryFailed(ctx, job) would do now, and
+// changes nothing.
+func (s *Store) RetryFailedDryRun(ctx context.Context, job string) (RetryResult, error) {
+	var res RetryResult
+	var total int
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, retryFailedCountSQL, job).Scan(&res.Retried, &total)
+	})
+	res.Skipped = total - res.Retried
+	return res, wrap("count failed tasks", err)
+}

@@ -136,7 +136,9 @@ func fire(ctx context.Context, tx *sql.Tx, d dueRow, now time.Time) (*Firing, er
 	repeats := d.Repeats
 	if repeats >= 0 {
 		if len(times) > repeats {
-			times = times[len(times)-repeats:]
+			// The runs left are the next ones: the earliest missed times
+			// (the schedule ends after them, so later ones never come).
+			times = times[:repeats]
 		}
 		repeats -= len(times)
 		if repeats == 0 {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -94,6 +95,32 @@ func (s *Store) Prune(ctx context.Context, st State, k Keep, batch int) (Pruned,
 		}
 	}
 	return p, nil
+}
+
+// PruneDryRun returns how many tasks Prune(ctx, st, k, _) would delete now,
+// and deletes nothing: all of state st but those k keeps, which are the
+// newest Count (all when 0) among those that finished within Age (all when 0).
+func (s *Store) PruneDryRun(ctx context.Context, st State, k Keep) (int, error) {
+	if !st.Final() {
+		return 0, fmt.Errorf("prune: %w: state %q is not final (want succeeded, failed or cancelled)", ErrInvalid, st)
+	}
+	cutoff := int64(math.MinInt64)
+	if k.Age > 0 {
+		cutoff = s.now().Add(-k.Age).UnixMilli()
+	}
+	var total, recent int
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE finished_at IS NULL OR finished_at >= ?2)
+			FROM tasks WHERE state = ?1`, string(st), cutoff).Scan(&total, &recent)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count %s tasks to prune: %w", st, err)
+	}
+	kept := recent
+	if k.Count > 0 {
+		kept = min(kept, k.Count)
+	}
+	return total - kept, nil
 }
 
 // deleteBatches runs a DELETE whose last argument is its batch size until it

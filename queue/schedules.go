@@ -52,6 +52,9 @@ type ScheduleParams struct {
 	Spec schedule.Spec
 
 	// Repeats is how many runs the schedule makes in all; 0 means forever.
+	// The command line and SLUICE_SCHEDULES take Django-Q2's -1 for
+	// forever and refuse an explicit 0, which Django-Q2 reads as "stopped":
+	// see docs/django.md.
 	Repeats int
 	// CatchUp says what to fire for due times missed while nothing ran;
 	// empty means schedule.CatchUpOne.
@@ -86,7 +89,7 @@ func (p *ScheduleParams) validate(now time.Time) error {
 	if p.Spec.Location == nil {
 		p.Spec.Location = time.UTC
 	}
-	if p.Spec.Start.IsZero() && p.Spec.Type != schedule.Cron {
+	if p.Spec.Start.IsZero() && p.Spec.StartsNow() {
 		p.Spec.Start = now
 	}
 	p.Spec.Start = p.Spec.Start.Truncate(time.Second)
@@ -117,8 +120,13 @@ func (p *ScheduleParams) validate(now time.Time) error {
 }
 
 // firstRun is the first due time of a new schedule: Start itself when it is
-// now or later, else the first due time after now (past times are not fired).
+// now or later, else the first due time after now (past times are not
+// fired). A once schedule whose Start has passed is due at once, as
+// Django-Q2 runs it: it would never run otherwise.
 func firstRun(spec schedule.Spec, now time.Time) time.Time {
+	if spec.Type == schedule.Once && !spec.Start.After(now) {
+		return spec.Start
+	}
 	ref := now.Truncate(time.Second)
 	if spec.Start.After(ref) {
 		ref = spec.Start
@@ -179,6 +187,9 @@ func scanSchedule(row scanner) (Schedule, error) {
 	s.Payload = json.RawMessage(payload)
 	s.Timeout = time.Duration(timeoutMS) * time.Millisecond
 	s.Spec.Type = schedule.Type(typ)
+	if s.Spec.Type != schedule.Cron {
+		s.Spec.Clock, s.Spec.Cron = s.Spec.Cron, "" // see cronColumn
+	}
 	s.CatchUp, s.Source = schedule.CatchUp(catchUp), Source(source)
 	s.NextRun, s.LastRun = fromMS(next), fromMS(last)
 	s.CreatedAt, s.UpdatedAt = fromMS(created), fromMS(updated)
@@ -191,16 +202,21 @@ func scanSchedule(row scanner) (Schedule, error) {
 	if start != 0 {
 		s.Spec.Start = time.UnixMilli(start).In(loc)
 	}
-	if !s.NextRun.IsZero() {
-		s.NextRun = s.NextRun.In(loc)
-	}
-	if !s.LastRun.IsZero() {
-		s.LastRun = s.LastRun.In(loc)
-	}
 	if s.Err == nil {
 		if err := s.Spec.Validate(); err != nil { // a CRON_TZ zone this system lacks
 			s.Err = fmt.Errorf("schedule %q: %w", s.Name, err)
 		}
+	}
+	// Times in the zone they are due in: a cron line's CRON_TZ, if any.
+	shown := loc
+	if s.Err == nil {
+		shown = s.Spec.Zone()
+	}
+	if !s.NextRun.IsZero() {
+		s.NextRun = s.NextRun.In(shown)
+	}
+	if !s.LastRun.IsZero() {
+		s.LastRun = s.LastRun.In(shown)
 	}
 	return s, nil
 }
@@ -245,13 +261,24 @@ INSERT INTO schedules (name, job, payload, queue, priority, max_attempts, timeou
     start_at, repeats, next_run_at, enabled, catch_up, no_overlap, source, definition, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
 		p.Name, p.Job, string(p.Payload), p.Queue, p.Priority, nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()),
-		string(p.Spec.Type), p.Spec.Every, p.Spec.Cron, p.Spec.Location.String(), startMS(p.Spec), repeats,
+		string(p.Spec.Type), p.Spec.Every, cronColumn(p.Spec), p.Spec.Location.String(), startMS(p.Spec), repeats,
 		nullMS(firstRun(p.Spec, now)), string(p.CatchUp), p.NoOverlap, string(p.Source), nullString(p.Definition),
 		now.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+// cronColumn is what the cron column holds: a cron schedule's line, or the
+// wall-clock time of day a daily or longer schedule keeps when its start
+// does not show it (Spec.Clock, after a start in a daylight saving gap).
+// One column for both saves a migration; the type tells them apart.
+func cronColumn(spec schedule.Spec) string {
+	if spec.Type == schedule.Cron {
+		return spec.Cron
+	}
+	return spec.Clock
 }
 
 // startMS stores a cron schedule's zero Start as 0 (no lower bound).
@@ -445,7 +472,7 @@ func updateSchedule(ctx context.Context, tx *sql.Tx, old Schedule, p SchedulePar
 		p.Spec.Start = old.Spec.Start
 	}
 	next := old.NextRun
-	timing := p.Spec.Type != old.Spec.Type || p.Spec.Every != old.Spec.Every || p.Spec.Cron != old.Spec.Cron ||
+	timing := p.Spec.Type != old.Spec.Type || p.Spec.Every != old.Spec.Every || cronColumn(p.Spec) != cronColumn(old.Spec) ||
 		p.Spec.Location.String() != old.Spec.Location.String() || startMS(p.Spec) != startMS(old.Spec)
 	if timing {
 		next = firstRun(p.Spec, now)
@@ -460,7 +487,7 @@ UPDATE schedules SET job = ?, payload = ?, queue = ?, priority = ?, max_attempts
     definition = ?, updated_at = ?
 WHERE id = ?`,
 		p.Job, string(p.Payload), p.Queue, p.Priority, nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()),
-		string(p.Spec.Type), p.Spec.Every, p.Spec.Cron, p.Spec.Location.String(), startMS(p.Spec), repeats,
+		string(p.Spec.Type), p.Spec.Every, cronColumn(p.Spec), p.Spec.Location.String(), startMS(p.Spec), repeats,
 		nullMS(next), string(p.CatchUp), p.NoOverlap, p.Definition, now.UnixMilli(), old.ID)
 	return err
 }

@@ -103,7 +103,9 @@ func TestScheduleFirstRun(t *testing.T) {
 		{"future start", schedule.Spec{Type: schedule.Daily, Start: noon.Add(time.Hour)}, noon.Add(time.Hour)},
 		{"past start skips to the next due time", schedule.Spec{Type: schedule.Minutes, Every: 10, Start: noon.Add(-time.Hour)}, noon.Add(10 * time.Minute)},
 		{"cron", schedule.Spec{Type: schedule.Cron, Cron: "@hourly"}, noon.Add(time.Hour)},
-		{"once in the past never runs", schedule.Spec{Type: schedule.Once, Start: noon}, time.Time{}},
+		{"once in the past is due at once, as in Django-Q2", schedule.Spec{Type: schedule.Once, Start: noon}, noon},
+		{"@every without a start is due now", schedule.Spec{Type: schedule.Cron, Cron: "@every 7m"}, noon.Add(90 * time.Second)},
+		{"CRON_TZ @every without a start is due now", schedule.Spec{Type: schedule.Cron, Cron: "CRON_TZ=Asia/Tokyo @every 7m"}, noon.Add(90 * time.Second)},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,11 +256,13 @@ func TestRepeats(t *testing.T) {
 	mustFire(t, s)
 	clk.Advance(time.Hour)
 	f := mustFire(t, s)
-	if len(f[0].Times) != 1 || !f[0].Times[0].Equal(noon.Add(time.Hour)) {
-		t.Fatalf("second firing = %+v; want only the latest due time (one repeat left)", f)
+	// Catch-up all with one run left fires the earliest missed time: the
+	// run that was due next; the schedule ends after it.
+	if len(f[0].Times) != 1 || !f[0].Times[0].Equal(noon.Add(10*time.Minute)) {
+		t.Fatalf("second firing = %+v; want only the earliest missed due time (one repeat left)", f)
 	}
 	sc, _ := s.GetSchedule(context.Background(), "twice")
-	if sc.Repeats != 0 || !sc.NextRun.IsZero() || !sc.LastRun.Equal(noon.Add(time.Hour)) {
+	if sc.Repeats != 0 || !sc.NextRun.IsZero() || !sc.LastRun.Equal(noon.Add(10*time.Minute)) {
 		t.Errorf("schedule = %+v; want no repeats and no next run", sc)
 	}
 	clk.Advance(time.Hour)
@@ -493,5 +497,35 @@ func TestNextWakeupAcrossPriorities(t *testing.T) {
 		if want := noon.Add(tt.want); tt.want == 0 && !w.IsZero() || tt.want != 0 && !w.Equal(want) {
 			t.Errorf("NextWakeup(%v) = %v; want noon + %s", tt.queues, w, tt.want)
 		}
+	}
+}
+
+// TestStartInGapKeepsClock: a daily start that daylight saving skips is
+// stored with the time of day it was declared at (Spec.Clock), and a cron
+// line's CRON_TZ zone is the zone its times come back in.
+func TestStartInGapKeepsClock(t *testing.T) {
+	s := mustStore(t, &clock{t: noon})
+	ctx := context.Background()
+	ny, _ := time.LoadLocation("America/New_York")
+	start, wall := schedule.Wall(2027, time.March, 14, 2, 30, 0, ny)
+	mustAddSchedule(t, s, queue.ScheduleParams{Name: "gap", Job: "x",
+		Spec: schedule.Spec{Type: schedule.Daily, Location: ny, Start: start, Clock: wall}})
+	got, err := s.GetSchedule(ctx, "gap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := got.Spec.Next(got.NextRun)
+	if got.Spec.Clock != "02:30:00" || !got.NextRun.Equal(start) || !second.Equal(time.Date(2027, 3, 15, 6, 30, 0, 0, time.UTC)) {
+		t.Errorf("clock %q, next runs %v, %v; want 02:30:00, 03:30 EDT, then 02:30 EDT", got.Spec.Clock, got.NextRun, second)
+	}
+
+	mustAddSchedule(t, s, queue.ScheduleParams{Name: "tz", Job: "x",
+		Spec: schedule.Spec{Type: schedule.Cron, Cron: "CRON_TZ=America/New_York 30 2 * * *"}})
+	got, err = s.GetSchedule(ctx, "tz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zone := got.NextRun.Location().String(); zone != "America/New_York" {
+		t.Errorf("next run in %s; want America/New_York", zone)
 	}
 }

@@ -79,11 +79,12 @@ func (a absolute) index(after time.Time) int64 {
 	return floorDiv(secs, a.period) + 1
 }
 
-// calendar is Start plus k·days days or k·months months in loc, at Start's
-// wall-clock time: daily and longer schedules. Exactly one of days and months
-// is positive.
+// calendar is Start plus k·days days or k·months months in loc, at the
+// wall-clock time clock (Start's, or Spec.Clock): daily and longer
+// schedules. Exactly one of days and months is positive.
 type calendar struct {
 	start  time.Time // in loc
+	clock  [3]int    // hour, minute, second
 	days   int
 	months int
 	loc    *time.Location
@@ -94,7 +95,7 @@ func (c calendar) at(k int64) time.Time {
 		return c.start
 	}
 	year, month, day := c.start.Date()
-	hour, minute, sec := c.start.Clock()
+	hour, minute, sec := c.clock[0], c.clock[1], c.clock[2]
 	if c.days > 0 {
 		day += int(k) * c.days
 	} else {

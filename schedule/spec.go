@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,6 +51,10 @@ func ParseType(s string) (Type, error) {
 	return t, nil
 }
 
+// KeepsClock reports whether schedules of type t keep a wall-clock time of
+// day: daily and longer ones (see Spec.Clock).
+func (t Type) KeepsClock() bool { return slices.Contains(calendarTypes, t) }
+
 func (t Type) valid() bool {
 	for _, v := range allTypes {
 		if t == v {
@@ -92,6 +97,32 @@ type Spec struct {
 	// fixes the wall-clock time (read in Location) and the day of the month.
 	// Required except for Cron, where zero means no lower bound.
 	Start time.Time
+
+	// Clock is the wall-clock time of day ("15:04:05") daily and longer
+	// schedules keep when Start does not show it, as Wall returns it: a
+	// start declared at 02:30 on the day clocks jump from 02:00 to 03:00 is
+	// due at the shifted 03:30 that day (Start) and at 02:30 on the days
+	// after (Clock). Empty means Start's own time of day.
+	Clock string
+}
+
+// clockLayout is the form of Spec.Clock.
+const clockLayout = "15:04:05"
+
+// calendarTypes are the types that keep a wall-clock time of day.
+var calendarTypes = []Type{Daily, Weekly, Biweekly, Monthly, Bimonthly, Quarterly, Yearly}
+
+// Wall returns the instant the wall clock in loc reads the given date and
+// time, by the rule of RFC 5545 the package documentation describes. When
+// that time does not exist (a spring-forward gap) the instant is the shifted
+// one, and clock is the time of day as given, for Spec.Clock; otherwise
+// clock is empty.
+func Wall(year int, month time.Month, day, hour, minute, sec int, loc *time.Location) (t time.Time, clock string) {
+	t = wallTime(year, month, day, hour, minute, sec, 0, loc)
+	if t.Hour() != hour || t.Minute() != minute || t.Second() != sec {
+		clock = fmt.Sprintf("%02d:%02d:%02d", hour, minute, sec)
+	}
+	return t, clock
 }
 
 // Validate reports whether s describes a schedule that can fire, naming the
@@ -118,6 +149,36 @@ func (s Spec) Next(after time.Time) time.Time {
 	return seq.next(after)
 }
 
+// StartsNow reports whether a schedule given no Start starts now: every
+// type does but cron, whose lines match the clock, except "@every d", which
+// counts from its start (without one it would count from year 1 and not be
+// due at once).
+func (s Spec) StartsNow() bool {
+	if s.Type != Cron {
+		return true
+	}
+	line := strings.TrimSpace(s.Cron)
+	if _, rest, ok := cutZonePrefix(line); ok {
+		_, line, _ = strings.Cut(rest, " ")
+	}
+	return strings.HasPrefix(strings.TrimSpace(line), "@every")
+}
+
+// Zone returns the zone the schedule's wall-clock times are read in: a cron
+// line's CRON_TZ= (or TZ=) zone when it has one, else Location (nil: UTC).
+// Show due times in it.
+func (s Spec) Zone() *time.Location {
+	if s.Type == Cron {
+		if _, rest, ok := cutZonePrefix(strings.TrimSpace(s.Cron)); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			if loc, err := time.LoadLocation(strings.TrimSpace(name)); err == nil && name != "Local" {
+				return loc
+			}
+		}
+	}
+	return s.location()
+}
+
 func (s Spec) location() *time.Location {
 	if s.Location == nil {
 		return time.UTC
@@ -142,8 +203,16 @@ func (s Spec) sequence() (sequence, error) {
 
 	loc := s.location()
 	start := s.Start.In(loc)
-	day := func(n int) sequence { return indexedSeq{ix: calendar{start: start, days: n, loc: loc}} }
-	month := func(n int) sequence { return indexedSeq{ix: calendar{start: start, months: n, loc: loc}} }
+	clock := [3]int{start.Hour(), start.Minute(), start.Second()}
+	if s.Clock != "" {
+		c, err := time.Parse(clockLayout, s.Clock)
+		if err != nil || !s.Type.KeepsClock() {
+			return nil, fmt.Errorf("%s schedule: clock %q: want a time of day (15:04:05) of a daily or longer schedule", s.Type, s.Clock)
+		}
+		clock = [3]int{c.Hour(), c.Minute(), c.Second()}
+	}
+	day := func(n int) sequence { return indexedSeq{ix: calendar{start: start, clock: clock, days: n, loc: loc}} }
+	month := func(n int) sequence { return indexedSeq{ix: calendar{start: start, clock: clock, months: n, loc: loc}} }
 	switch s.Type {
 	case Once:
 		return indexedSeq{ix: once{start: start}, count: 1}, nil

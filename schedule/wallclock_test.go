@@ -90,3 +90,46 @@ func TestRepeatedWall(t *testing.T) {
 		})
 	}
 }
+
+// TestStartInGap: a daily or monthly schedule declared at a wall-clock time
+// that daylight saving skips runs at the shifted time that day and at the
+// declared time after, for good.
+func TestStartInGap(t *testing.T) {
+	for _, tt := range []struct {
+		zone         string
+		y            int
+		m            time.Month
+		d            int
+		typ          Type
+		first, later string // wall clock in the zone
+	}{
+		{"America/New_York", 2027, time.March, 14, Daily, "2027-03-14 03:30 EDT", "2027-03-15 02:30 EDT"},
+		{"Europe/Berlin", 2027, time.March, 28, Daily, "2027-03-28 03:30 CEST", "2027-03-29 02:30 CEST"},
+		{"Europe/Berlin", 2027, time.March, 28, Monthly, "2027-03-28 03:30 CEST", "2027-04-28 02:30 CEST"},
+	} {
+		loc, err := time.LoadLocation(tt.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, clock := Wall(tt.y, tt.m, tt.d, 2, 30, 0, loc)
+		if clock != "02:30:00" {
+			t.Fatalf("Wall(%s 02:30) clock = %q; want 02:30:00", tt.zone, clock)
+		}
+		spec := Spec{Type: tt.typ, Location: loc, Start: start, Clock: clock}
+		first := spec.Next(start.Add(-time.Second))
+		later := spec.Next(first)
+		const layout = "2006-01-02 15:04 MST"
+		if got := first.Format(layout); got != tt.first {
+			t.Errorf("%s %s: first run %s; want %s", tt.zone, tt.typ, got, tt.first)
+		}
+		if got := later.Format(layout); got != tt.later {
+			t.Errorf("%s %s: second run %s; want %s", tt.zone, tt.typ, got, tt.later)
+		}
+		if err := (Spec{Type: Hourly, Start: start, Clock: clock}).Validate(); err == nil {
+			t.Errorf("an hourly schedule with a clock is valid; want it refused")
+		}
+	}
+	if _, clock := Wall(2027, time.March, 15, 2, 30, 0, time.UTC); clock != "" {
+		t.Errorf("Wall of a time that exists: clock %q; want empty", clock)
+	}
+}

@@ -368,12 +368,19 @@ func describe(err error) error {
 
 // Close checkpoints the WAL into the main file and closes both pools, and
 // the statements prepared through Raw.
+//
+// The checkpoint is PASSIVE: it copies every frame no reader holds back
+// and never waits. A process that keeps a read transaction open (Litestream
+// always does, so that it alone decides when the WAL is copied back) would
+// make a RESTART or TRUNCATE checkpoint wait out the whole busy timeout at
+// every exit. When the writer closes last, SQLite checkpoints again and
+// removes the WAL file on its own, without waiting either.
 func (db *DB) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, cerr := db.Write.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	_, cerr := db.Write.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
 	if cerr != nil && errors.Is(cerr, sqlite3.BUSY) {
-		cerr = nil // another process is reading; its own close will checkpoint
+		cerr = nil // another process is writing; its own close will checkpoint
 	}
 	rerr := db.Read.Close()
 	serr := db.closeRaw(ctx)
