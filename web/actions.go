@@ -125,7 +125,7 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusNotFound, "No such task.")
 		return
 	}
-	if _, err := s.store.Cancel(r.Context(), id); err != nil {
+	if _, err := s.store.Cancel(r.Context(), []int64{id}); err != nil {
 		s.actionFailed(w, r, "cancel", err, queue.ErrNotFound, queue.ErrNotCancellable)
 		return
 	}

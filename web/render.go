@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/queue"
 )
 
 // pageNames are the pages, each a templates/<name>.html defining "content"
@@ -102,6 +104,7 @@ var funcs = template.FuncMap{
 	"pretty":    prettyJSON,
 	"inZone":    inZone,
 	"bars":      bars,
+	"count":     func(m map[queue.State]int, st string) int { return m[queue.State(st)] },
 }
 
 // formatTime shows t in UTC to the second; zero shows as a dash.
@@ -140,7 +143,7 @@ func roughDuration(d time.Duration) string {
 // else seconds with a decimal, else the duration's own form.
 func formatDuration(d time.Duration) string {
 	switch {
-	case d <= 0:
+	case d < 0:
 		return "—"
 	case d < time.Second:
 		return fmt.Sprintf("%d ms", d.Milliseconds())

@@ -27,7 +27,7 @@ type Store interface {
 	ListSchedules(ctx context.Context) ([]queue.Schedule, error)
 
 	Retry(ctx context.Context, ids []int64) error
-	Cancel(ctx context.Context, id int64) (queue.State, error)
+	Cancel(ctx context.Context, ids []int64) (map[int64]queue.State, error)
 	PauseSchedule(ctx context.Context, name string) error
 	ResumeSchedule(ctx context.Context, name string) (queue.Schedule, error)
 	RunSchedule(ctx context.Context, name string) (int64, error)
