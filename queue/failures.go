@@ -130,24 +130,34 @@ type FailureGroup struct {
 	Last  time.Time // the latest failure
 }
 
-// failureGroupsSQL groups the failures since ?1 by their error's first
-// line. The groups are sorted in Go: an ORDER BY on the count would make
-// SQLite sort them anyway, after grouping.
+// DefaultGroupSample is how many of the latest failures FailureGroups reads
+// unless told: enough to show what is failing now, few enough to read in a
+// few milliseconds however many failures the history holds.
+const DefaultGroupSample = 1000
+
+// failureGroupsSQL groups the latest ?2 failures since ?1 by their error's
+// first line; the inner query walks tasks_state newest first. The groups
+// are sorted in Go: an ORDER BY on the count would make SQLite sort them
+// anyway, after grouping.
 const failureGroupsSQL = `SELECT ` + firstLineSQL + ` AS line, count(*), count(DISTINCT job), max(finished_at)
-	FROM tasks WHERE state = 'failed' AND finished_at >= ?1
+	FROM (SELECT error, job, finished_at FROM tasks WHERE state = 'failed' AND finished_at >= ?1
+	      ORDER BY finished_at DESC LIMIT ?2)
 	GROUP BY line`
 
-// FailureGroups groups the tasks that failed since since by the first line
-// of their error, largest group first, up to limit groups (0: 20). It reads
-// every failure in the window, so the caller picks a window (a day, a week)
-// whose failures are few enough to read at once.
-func (s *Store) FailureGroups(ctx context.Context, since time.Time, limit int) ([]FailureGroup, error) {
-	if limit <= 0 {
-		limit = 20
+// FailureGroups groups the latest sample (0: DefaultGroupSample) tasks that
+// failed since since by the first line of their error, largest group first.
+// It returns how many failures it read: when that is sample, older
+// failures were left out and the counts are of the latest ones only.
+func (s *Store) FailureGroups(ctx context.Context, since time.Time, sample int) ([]FailureGroup, int, error) {
+	if sample <= 0 {
+		sample = DefaultGroupSample
 	}
-	var out []FailureGroup
+	var (
+		out  []FailureGroup
+		read int
+	)
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		return eachRow(ctx, tx, failureGroupsSQL, []any{ms(since)}, func(rows *sql.Rows) error {
+		return eachRow(ctx, tx, failureGroupsSQL, []any{ms(since), sample}, func(rows *sql.Rows) error {
 			var (
 				g    FailureGroup
 				last int64
@@ -156,6 +166,7 @@ func (s *Store) FailureGroups(ctx context.Context, since time.Time, limit int) (
 				return err
 			}
 			g.Last = fromMS(last)
+			read += g.Count
 			out = append(out, g)
 			return nil
 		})
@@ -166,7 +177,7 @@ func (s *Store) FailureGroups(ctx context.Context, since time.Time, limit int) (
 		}
 		return strings.Compare(a.Error, b.Error)
 	})
-	return out[:min(len(out), limit)], wrap("group failures", err)
+	return out, read, wrap("group failures", err)
 }
 
 // readPage reads up to limit tasks of a query asked for limit+1 rows; the

@@ -60,12 +60,20 @@ func TestFailuresPagesAndGroups(t *testing.T) {
 		t.Errorf("failures by page = %v; want %v (newest first, each once)", got, want)
 	}
 
-	groups, err := s.FailureGroups(ctx, time.Time{}, 0)
+	groups, read, err := s.FailureGroups(ctx, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(groups) != 2 || groups[0].Error != "smtp refused" || groups[0].Count != 5 || groups[1].Count != 2 {
-		t.Errorf("groups = %+v; want smtp refused ×5, then the timeout ×2", groups)
+	if len(groups) != 2 || groups[0].Error != "smtp refused" || groups[0].Count != 5 || groups[1].Count != 2 || read != 7 {
+		t.Errorf("groups = %+v of %d; want smtp refused ×5, then the timeout ×2, of 7", groups, read)
+	}
+	// A sample of the latest 3: the two timeouts and the newest smtp failure.
+	groups, read, err = s.FailureGroups(ctx, time.Time{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 2 || groups[0].Count != 2 || groups[1].Count != 1 || read != 3 {
+		t.Errorf("groups of the latest 3 = %+v of %d; want the timeout ×2, smtp ×1", groups, read)
 	}
 	ids, err := s.FailedIDs(ctx, queue.FailureParams{FirstLine: "smtp refused"})
 	if err != nil {
@@ -161,8 +169,8 @@ func TestOverview(t *testing.T) {
 	if b := o.Queues[0]; b.Due != 1 || b.Running != 1 || b.Wait != time.Minute {
 		t.Errorf("queue b = %+v; want 1 due waiting 1m, 1 running", b)
 	}
-	if d := o.Queues[1]; d.LastDay[queue.Failed] != 3 {
-		t.Errorf("default queue = %+v; want 3 failed in the last day", d)
+	if d := o.Queues[1]; d.LastHour[queue.Failed] != 3 {
+		t.Errorf("default queue = %+v; want 3 failed in the last hour", d)
 	}
 	if o.FailedLastHour != 3 || o.FailedLastDay != 3 || o.DoneLastHour() != 3 {
 		t.Errorf("failed %d/%d, done %d; want 3 each", o.FailedLastHour, o.FailedLastDay, o.DoneLastHour())

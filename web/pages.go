@@ -106,11 +106,12 @@ func (s *server) failures(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	groups, err := s.store.FailureGroups(ctx, q.since(now), 20)
+	groups, read, err := s.store.FailureGroups(ctx, q.since(now), queue.DefaultGroupSample)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	groups = groups[:min(len(groups), maxGroups)]
 	next := ""
 	if !page.Next.IsZero() {
 		next = q.url(page.Next)
@@ -120,11 +121,24 @@ func (s *server) failures(w http.ResponseWriter, r *http.Request) {
 		Windows []string
 		Page    queue.Page
 		Groups  []queue.FailureGroup
+		Sampled int // failures read for the groups, when that is all the sample took
 		Next    string
 		First   string
 		Self    string
 		Max     int
-	}{q, windowNames(), page, groups, next, q.url(queue.Cursor{}), q.url(q.Before), s.opts.DefaultMaxAttempts}})
+	}{q, windowNames(), page, groups, sampled(read), next, q.url(queue.Cursor{}), q.url(q.Before), s.opts.DefaultMaxAttempts}})
+}
+
+// maxGroups is how many failure groups the page shows, largest first.
+const maxGroups = 20
+
+// sampled is read when the groups came from a capped sample of the
+// failures, else 0.
+func sampled(read int) int {
+	if read >= queue.DefaultGroupSample {
+		return read
+	}
+	return 0
 }
 
 func windowNames() []string {

@@ -20,7 +20,7 @@ import (
 type Store interface {
 	Overview(ctx context.Context) (queue.Overview, error)
 	Failures(ctx context.Context, p queue.FailureParams) (queue.Page, error)
-	FailureGroups(ctx context.Context, since time.Time, limit int) ([]queue.FailureGroup, error)
+	FailureGroups(ctx context.Context, since time.Time, sample int) ([]queue.FailureGroup, int, error)
 	FailedIDs(ctx context.Context, p queue.FailureParams) ([]int64, error)
 	TasksPage(ctx context.Context, st queue.State, after queue.Cursor, limit int) (queue.Page, error)
 	Get(ctx context.Context, id int64) (queue.Task, error)
