@@ -78,14 +78,18 @@ func failureFilters(p FailureParams) (string, []any) {
 		add("queue =", p.Queue)
 	}
 	if p.Text != "" {
-		args = append(args, p.Text)
-		sqlText += " AND instr(lower(error), lower(?" + strconv.Itoa(4+len(args)) + ")) > 0"
+		// LIKE ignores ASCII case without copying the error the way lower() does.
+		args = append(args, "%"+likeEscaper.Replace(p.Text)+"%")
+		sqlText += " AND error LIKE ?" + strconv.Itoa(4+len(args)) + ` ESCAPE '\'`
 	}
 	if p.FirstLine != "" {
 		add(firstLineSQL+" =", p.FirstLine)
 	}
 	return sqlText, args
 }
+
+// likeEscaper makes a text match itself in a LIKE pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // Failures returns a page of failed tasks, newest failure first, with their
 // latest error and duration (no payload, result or history).

@@ -91,6 +91,7 @@ func TestFailuresPagesAndGroups(t *testing.T) {
 		{"job", queue.FailureParams{Job: "feed"}, 2},
 		{"text, any case", queue.FailureParams{Text: "timeout"}, 2},
 		{"text in a later line", queue.FailureParams{Text: "attempt 3"}, 1},
+		{"text is not a pattern", queue.FailureParams{Text: "s_tp%"}, 0},
 		{"queue", queue.FailureParams{Queue: "other"}, 0},
 		{"since", queue.FailureParams{Since: clk.Now().Add(-1500 * time.Millisecond)}, 2},
 	} {

@@ -105,6 +105,7 @@ func BenchmarkPages(b *testing.B) {
 		{"failures_all_time", "/failures?since=all"},
 		{"failures_text", "/failures?q=kind+3"},
 		{"failures_text_no_match_7d", "/failures?q=nowhere"},
+		{"failures_text_no_match_all_time", "/failures?q=nowhere&since=all"},
 		{"failures_group", "/failures?group=error+kind+5"},
 		{"failures_deep_page", "/failures?since=all&before=" + deep},
 		{"task", fmt.Sprintf("/tasks/%d", benchTasks/2)},
