@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -29,6 +30,8 @@ type FailureParams struct {
 	Before Cursor
 	// Limit caps the tasks returned; 0 means DefaultPageSize.
 	Limit int
+	// Scan caps the failures a filtered page reads (see Page.Searched); 0 means FailureScan.
+	Scan int
 }
 
 // DefaultPageSize is how many tasks a page holds unless told otherwise.
@@ -52,7 +55,22 @@ type Page struct {
 	Tasks []Task // without payload, result and history
 	// Next continues after the last task; zero when there are no more.
 	Next Cursor
+	// Searched is set when a filtered listing stopped at its scan cap
+	// (FailureParams.Scan) of failures: Next then continues the search after the last one read,
+	// and the page may hold fewer tasks than asked (even none).
+	Searched int
 }
+
+// FailureScan is how many failures one page of a filtered Failures reads
+// at most. The filters (job, queue, text) apply to rows, not to an index,
+// so a rare match would otherwise read every failure in the window.
+const FailureScan = 2000
+
+// scanBoundSQL finds the FailureScan-th failure from the cursor (?1, ?2)
+// back to ?3, in tasks_state alone (a covering walk).
+const scanBoundSQL = `SELECT finished_at, id FROM tasks
+	WHERE state = 'failed' AND finished_at <= ?1 AND (finished_at < ?1 OR id < ?2) AND finished_at >= ?3
+	ORDER BY finished_at DESC, id DESC LIMIT 1 OFFSET ?4`
 
 // failuresPageSQL lists failed tasks newest first through tasks_state: ?1/?2 are
 // the cursor (finish time and id), ?3 the earliest finish time; the filters
@@ -103,14 +121,35 @@ func (s *Store) Failures(ctx context.Context, p FailureParams) (Page, error) {
 		before, id = math.MaxInt64, math.MaxInt64
 	}
 	filters, fargs := failureFilters(p)
-	q := fmt.Sprintf(failuresPageSQL, listColumns, filters)
-	args := append([]any{before, id, ms(p.Since), limit + 1}, fargs...)
+	since := ms(p.Since)
+	scan := p.Scan
+	if scan <= 0 {
+		scan = FailureScan
+	}
 	var page Page
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var bound Cursor // the last failure this page may read; zero: no bound
+		if filters != "" {
+			err := tx.QueryRowContext(ctx, scanBoundSQL, before, id, since, scan-1).Scan(&bound.Key, &bound.ID)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		q := fmt.Sprintf(failuresPageSQL, listColumns, filters)
+		args := append([]any{before, id, since, limit + 1}, fargs...)
+		if !bound.IsZero() {
+			args[2] = bound.Key
+			q = fmt.Sprintf(failuresPageSQL, listColumns, filters+
+				fmt.Sprintf(" AND (finished_at > ?%d OR id >= ?%d)", len(args)+1, len(args)+2))
+			args = append(args, bound.Key, bound.ID)
+		}
 		var err error
 		page, err = readPage(ctx, tx, q, args, limit, func(t Task) Cursor {
 			return Cursor{Key: ms(t.FinishedAt), ID: t.ID}
 		})
+		if err == nil && !bound.IsZero() && page.Next.IsZero() {
+			page.Next, page.Searched = bound, scan
+		}
 		return err
 	})
 	return page, wrap("list failures", err)

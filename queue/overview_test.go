@@ -83,6 +83,34 @@ func TestFailuresPagesAndGroups(t *testing.T) {
 		t.Errorf("ids of the smtp group = %v; want 5", ids)
 	}
 
+	// A filtered search reads at most Scan failures a page, then says so
+	// and continues after the last one read: the 3 newest are the feed
+	// failures and one smtp, the next 3 smtp only.
+	p, err := s.Failures(ctx, queue.FailureParams{Job: "mail", Scan: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Tasks) != 1 || p.Searched != 3 || p.Next.IsZero() {
+		t.Errorf("first search page: %d tasks, searched %d, next %+v; want 1 of 3 read, and a next page", len(p.Tasks), p.Searched, p.Next)
+	}
+	var found []int64
+	for pages := 0; ; pages++ {
+		for _, task := range p.Tasks {
+			found = append(found, task.ID)
+		}
+		if p.Next.IsZero() || pages > 5 {
+			break
+		}
+		if p, err = s.Failures(ctx, queue.FailureParams{Job: "mail", Scan: 3, Before: p.Next}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantMail := slices.Clone(a)
+	slices.Reverse(wantMail)
+	if !slices.Equal(found, wantMail) {
+		t.Errorf("searched pages found %v; want every mail failure once, newest first: %v", found, wantMail)
+	}
+
 	for _, tt := range []struct {
 		name string
 		p    queue.FailureParams

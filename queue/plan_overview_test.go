@@ -20,6 +20,7 @@ func TestOverviewQueriesUseIndexes(t *testing.T) {
 			want("INDEX tasks_state (state=? AND finished_at>? AND finished_at<?)")},
 		{"failures page, filtered", fmt.Sprintf(failuresPageSQL, listColumns, filters),
 			append([]any{max, max, 0, 51}, fargs...), want("INDEX tasks_state (state=? AND finished_at>? AND finished_at<?)")},
+		{"scan bound", scanBoundSQL, []any{max, max, 0, 1999}, want("COVERING INDEX tasks_state (state=? AND finished_at>? AND finished_at<?)")},
 		{"failure groups", failureGroupsSQL, []any{0, 1000}, want("INDEX tasks_state (state=? AND finished_at>?)")},
 		{"succeeded page", fmt.Sprintf(finishedPageSQL, listColumns), []any{max, max, 51, "succeeded"},
 			want("INDEX tasks_state (state=? AND finished_at<?)")},
