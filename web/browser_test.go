@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sluicehq/sluice/jobs"
@@ -249,6 +250,10 @@ func TestBrowserFailuresAndRetry(t *testing.T) {
 	if !strings.Contains(flash, "1 task") {
 		t.Errorf("flash after retry = %q", flash)
 	}
+	// live.js shows the message once: it takes its code out of the address.
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || strings.Contains(loc, "done=") {
+		t.Errorf("address after the retry: %q, %v; want no done= (live.js removes it)", loc, err)
+	}
 	if st := f.state(t, target); st != queue.Queued {
 		t.Fatalf("task %d after retry: %s; want queued", target, st)
 	}
@@ -361,4 +366,39 @@ func evaluate[T any](t *testing.T, ctx context.Context, script string, opts ...c
 		t.Fatalf("evaluate %s: %v", script, err)
 	}
 	return v
+}
+
+// TestBrowserWithoutJavaScript: with scripts off, the pages still list the
+// failures and a selection is retried through the plain form.
+func TestBrowserWithoutJavaScript(t *testing.T) {
+	ctx := browser(t)
+	f := newFixture(t, token)
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	picked := f.failed[:2]
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(f.srv.URL+"/failures"),
+		chromedp.WaitVisible(chromedp.CSS("table.failures")),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#retry input[name="id"][value="%d"]`, picked[0]))),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#retry input[name="id"][value="%d"]`, picked[1]))),
+		chromedp.SendKeys(chromedp.CSS(`#retry p.actions input[name="token"]`), token),
+		chromedp.Click(chromedp.CSS(`#retry p.actions button`)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With scripts on, live.js would have taken the message code out of the address.
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(loc, "done=retried") {
+		t.Errorf("address after the retry: %q, %v; want done=retried still in it (scripts off)", loc, err)
+	}
+	for _, id := range picked {
+		if st := f.state(t, id); st != queue.Queued {
+			t.Errorf("task %d after retrying the selection: %s; want queued", id, st)
+		}
+	}
+	if st := f.state(t, f.failed[2]); st != queue.Failed {
+		t.Errorf("task %d, not selected: %s; want failed", f.failed[2], st)
+	}
 }
