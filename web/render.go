@@ -104,6 +104,7 @@ var funcs = template.FuncMap{
 	"pretty":    prettyJSON,
 	"inZone":    inZone,
 	"bars":      bars,
+	"bytes":     formatBytes,
 	"count":     func(m map[queue.State]int, st string) int { return m[queue.State(st)] },
 }
 
@@ -201,4 +202,18 @@ func inZone(t time.Time, loc *time.Location) time.Time {
 		return t.UTC()
 	}
 	return t.In(loc)
+}
+
+// formatBytes shows a size in binary units, one decimal from KiB up.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 3 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGT"[i])
 }

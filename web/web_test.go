@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -87,5 +88,20 @@ func TestActionsNeedTokenAndSameOrigin(t *testing.T) {
 	}
 	if code, _ := post(one, map[string]string{"Authorization": "Bearer " + token}); code != http.StatusConflict {
 		t.Errorf("retry of a task already queued: %d; want 409", code)
+	}
+}
+
+// TestTaskShowsSupervisedAttempt: an attempt whose history has the peak
+// memory and the leftover processes of its supervised command shows both.
+func TestTaskShowsSupervisedAttempt(t *testing.T) {
+	f := newFixture(t, "")
+	id := f.failed[0]
+	// The history as a supervised worker writes it (issue 13's fields).
+	if _, err := f.store.DB().Write.Exec(`UPDATE tasks SET history = json_set(history, '$[0].peak_rss', 52428800, '$[0].leftover', 2) WHERE id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body := get(t, web.Handler(f.store, web.Opts{}), fmt.Sprintf("/tasks/%d", id))
+	if !strings.Contains(body, "peak memory 50.0 MiB") || !strings.Contains(body, "2 leftover process(es) killed") {
+		t.Errorf("task page without the supervised attempt's figures:\n%.3000s", body)
 	}
 }
