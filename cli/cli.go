@@ -130,6 +130,7 @@ func commands() []command {
 		{"schedule", "add, list, show, remove, pause or resume schedules", runSchedule},
 		{"cancel", "cancel queued or running tasks", runCancel},
 		{"status", "show the queue at a glance", runStatus},
+		{"web", "serve the web pages for the queue; runs no tasks", runWeb},
 		{"tasks", "list tasks, filtered", runTasks},
 		{"show", "show one task with its payload, result and history", runShow},
 		{"groups", "summarize tasks by group", runGroups},

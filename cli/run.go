@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/sluicehq/sluice/metrics"
+	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -29,8 +30,9 @@ its summary when it stops says what it did.
 
 With SLUICE_HTTP_ADDR set (off by default), it serves Prometheus metrics
 on /metrics (tasks by job and outcome, durations, queue depth and oldest
-wait, schedules fired) and /healthz, which answers 503 when the database
-cannot be read.
+wait, schedules fired), /healthz, which answers 503 when the database
+cannot be read, and the web pages on / (see sluice help web; read-only
+unless SLUICE_WEB_TOKEN is set).
 
 SIGTERM or SIGINT stops claiming, lets running tasks finish within
 SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
@@ -89,8 +91,8 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 		met := metrics.New(store, metrics.NewOpts{})
 		opts.OnOutcomes = met.Observe
 		runOpts.OnFirings = met.Fired
-		srv = startHTTP(ctx, ln, met.Handler(store.Ping, e.log), stopRun)
-		e.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+		srv = startHTTP(ctx, ln, e.runHandler(met.Handler(store.Ping, e.log), store), stopRun)
+		e.log.Info("serving /metrics, /healthz and the web pages", "addr", ln.Addr().String(), "actions", e.cfg.WebToken != "")
 	}
 	e.logContainment()
 	e.log.Info("running until signalled", "workers", e.cfg.Workers, "poll", e.cfg.Poll, "db", e.cfg.DB)
@@ -107,6 +109,16 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
+}
+
+// runHandler serves /metrics and /healthz from met and the web pages on
+// every other path.
+func (e *env) runHandler(met http.Handler, store *queue.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", met)
+	mux.Handle("/healthz", met)
+	mux.Handle("/", e.webHandler(store))
+	return mux
 }
 
 // httpServer is a run's metrics server. It outlives the signal that stops

@@ -168,6 +168,9 @@ func TestRunServesMetrics(t *testing.T) {
 	if code, body := httpGet(t, base+"/healthz"); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
 		t.Errorf("GET /healthz: %d %q; want 200 ok", code, body)
 	}
+	if code, body := httpGet(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "<h1>Overview</h1>") {
+		t.Errorf("GET /: %d; want the web overview beside /metrics", code)
+	}
 
 	cancel()
 	if err := <-done; err != nil {

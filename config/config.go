@@ -26,6 +26,10 @@ const ExecPrefix = Prefix + "EXEC_"
 // sluice started by a job (process isolation) must not mistake them for typos.
 const TaskPrefix = Prefix + "TASK_"
 
+// MinWebToken is the shortest SLUICE_WEB_TOKEN accepted: a token anyone
+// who reaches the port could guess would make the actions open to them.
+const MinWebToken = 16
+
 // Config is Sluice's whole configuration. Field tags name the variables
 // (without Prefix) and their defaults; the README's table mirrors them.
 type Config struct {
@@ -52,6 +56,8 @@ type Config struct {
 	LogFormat     string        `env:"LOG_FORMAT" envDefault:"auto" help:"auto (text on a terminal, else json), text or json"`
 	MetricsFile   string        `env:"METRICS_FILE" help:"after each drain, write Prometheus metrics to this .prom file for node_exporter's textfile collector; empty: off"`
 	HTTPAddr      string        `env:"HTTP_ADDR" help:"sluice run: serve /metrics and /healthz on this host:port (127.0.0.1:9090, or :9090 for every interface); empty: off"`
+	// WebToken turns on the web pages' actions; Vars hides its value.
+	WebToken string `env:"WEB_TOKEN" secret:"true" help:"sluice web, and sluice run with HTTP_ADDR: enables the pages' actions (retry, cancel, pause, resume, run now) for requests carrying this token, at least 16 characters; empty: the pages are read-only"`
 
 	// Per-attempt limits (issue 13): they need a writable cgroup v2 subtree.
 	MemoryMax int64 `env:"MEMORY_MAX" envDefault:"0" help:"memory limit of each exec or process-isolated attempt, in bytes (its cgroup's memory.max; needs cgroup v2); 0: none"`
@@ -273,6 +279,9 @@ func (c Config) validate() []string {
 	if c.MemoryMax < 0 || c.PidsMax < 0 {
 		p = append(p, fmt.Sprintf("SLUICE_MEMORY_MAX=%d, SLUICE_PIDS_MAX=%d: must not be negative", c.MemoryMax, c.PidsMax))
 	}
+	if c.WebToken != "" && (len(c.WebToken) < MinWebToken || strings.TrimSpace(c.WebToken) != c.WebToken) {
+		p = append(p, fmt.Sprintf("SLUICE_WEB_TOKEN: want at least %d characters without surrounding spaces (openssl rand -hex 16 makes one)", MinWebToken))
+	}
 	for _, q := range c.Queues {
 		if strings.TrimSpace(q) == "" {
 			p = append(p, "SLUICE_QUEUES: empty queue name in the list")
@@ -334,6 +343,9 @@ func (c Config) Vars() []Var {
 			Help:    f.Tag.Get("help"),
 			Value:   format(v.Field(i).Interface()),
 		})
+		if f.Tag.Get("secret") == "true" && out[len(out)-1].Value != "" {
+			out[len(out)-1].Value = "(hidden)"
+		}
 	}
 	return out
 }

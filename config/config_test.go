@@ -285,3 +285,18 @@ func TestDefaultsAgreeWithWorker(t *testing.T) {
 		}
 	}
 }
+
+func TestWebToken(t *testing.T) {
+	if _, err := config.Parse([]string{"SLUICE_WEB_TOKEN=short"}); err == nil || !strings.Contains(err.Error(), "SLUICE_WEB_TOKEN") {
+		t.Errorf("a short token: %v; want a problem naming SLUICE_WEB_TOKEN", err)
+	}
+	cfg, err := config.Parse([]string{"SLUICE_WEB_TOKEN=0123456789abcdef0123"})
+	if err != nil || cfg.WebToken != "0123456789abcdef0123" {
+		t.Fatalf("token: %q, %v", cfg.WebToken, err)
+	}
+	for _, v := range cfg.Vars() {
+		if v.Name == "SLUICE_WEB_TOKEN" && v.Value != "(hidden)" {
+			t.Errorf("Vars shows the token as %q; want (hidden)", v.Value)
+		}
+	}
+}

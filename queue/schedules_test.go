@@ -529,3 +529,28 @@ func TestStartInGapKeepsClock(t *testing.T) {
 		t.Errorf("next run in %s; want America/New_York", zone)
 	}
 }
+
+func TestRunSchedule(t *testing.T) {
+	clk := &clock{t: noon}
+	s := mustStore(t, clk)
+	ctx := context.Background()
+	sc := mustAddSchedule(t, s, every10("tick"))
+	id, err := s.RunSchedule(ctx, "tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.State != queue.Queued || task.Job != "tick" || task.ScheduleID != sc.ID || !task.RunAt.Equal(noon) {
+		t.Errorf("task = %+v; want tick queued now from schedule %d", task, sc.ID)
+	}
+	after, _ := s.GetSchedule(ctx, "tick")
+	if !after.NextRun.Equal(sc.NextRun) {
+		t.Errorf("next run moved from %v to %v", sc.NextRun, after.NextRun)
+	}
+	if _, err := s.RunSchedule(ctx, "nope"); !errors.Is(err, queue.ErrScheduleNotFound) {
+		t.Errorf("unknown schedule: %v; want ErrScheduleNotFound", err)
+	}
+}
