@@ -66,6 +66,26 @@ func testJobs() *jobs.Registry {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
+	reg.Register("slow", func(ctx context.Context, payload json.RawMessage) ([]byte, error) {
+		// Records "start|stop id attempt pid unix_nano" lines: when each
+		// attempt began, and when it ended by its context (stopped).
+		info, _ := jobs.InfoFrom(ctx)
+		var p struct {
+			SleepMS int `json:"sleep_ms"`
+		}
+		json.Unmarshal(payload, &p)
+		line := func(what string) string {
+			return fmt.Sprintf("%s %d %d %d %d", what, info.TaskID, info.Attempt, os.Getpid(), time.Now().UnixNano())
+		}
+		appendLine(os.Getenv("RECORD_FILE"), line("start"))
+		select {
+		case <-time.After(time.Duration(p.SleepMS) * time.Millisecond):
+			return nil, nil
+		case <-ctx.Done():
+			appendLine(os.Getenv("RECORD_FILE"), line("stop"))
+			return nil, ctx.Err()
+		}
+	})
 	reg.Register("hang", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
 		if os.Getenv("HANG") == "1" {
 			if f := os.Getenv("STARTED_FILE"); f != "" {
@@ -246,55 +266,70 @@ func readRuns(t *testing.T, path string) map[int64]int {
 	return runs
 }
 
-// TestKilledWorkerLosesNothing kills a drain with SIGKILL while it runs a
-// task; once the lease expires another drain runs the task again with the
-// lost attempt counted, and a task that keeps killing its worker ends failed.
+// TestKilledWorkerLosesNothing kills a drain with SIGKILL while it runs two
+// tasks; once the dead worker's heartbeat is stale another drain runs them
+// again with the lost attempt counted: one succeeds at its second attempt,
+// the other, with one attempt allowed (a task that kills its worker every
+// time), ends failed.
 func TestKilledWorkerLosesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sluice.db")
 	s := openStore(t, path)
 	ctx := context.Background()
-	id, err := s.Enqueue(ctx, queue.EnqueueParams{Job: "hang", MaxAttempts: 2})
+	again, err := s.Enqueue(ctx, queue.EnqueueParams{Job: "hang", MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Lease = timeout + (RETRY - TIMEOUT) = 2.5s.
-	env := []string{"HANG=1", "SLUICE_TIMEOUT=2s", "SLUICE_RETRY=2500ms", "SLUICE_KILL_GRACE=0s"}
+	once, err := s.Enqueue(ctx, queue.EnqueueParams{Job: "hang", MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := sluice(t, path, append([]string{"HANG=1", "SLUICE_WORKERS=2"}, fastHeartbeat...), "drain")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both tasks to run", 20*time.Second, func() bool {
+		c, _ := s.Counts(ctx)
+		return c[queue.Running] == 2
+	})
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	waitDead(t, s)
 
-	killWhileRunning := func(attempt int) {
-		t.Helper()
-		cmd := sluice(t, path, env, "drain")
-		if err := cmd.Start(); err != nil {
+	// A healthy drain after the stale limit takes both back.
+	out, _ := mustRun(t, sluice(t, path, nil, "drain"))
+	task, _ := s.Get(ctx, again)
+	if task.State != queue.Succeeded || task.Attempt != 2 || len(task.History) != 2 ||
+		task.History[0].Outcome != queue.OutcomeWorkerDied || task.History[0].Error != queue.WorkerDiedError {
+		t.Errorf("after recovery: %s attempt %d history %+v", task.State, task.Attempt, task.History)
+	}
+	task, _ = s.Get(ctx, once)
+	if task.State != queue.Failed || task.Attempt != 1 || task.Error != queue.WorkerDiedError {
+		t.Errorf("with no attempt left: %s attempt %d error %q", task.State, task.Attempt, task.Error)
+	}
+	if !strings.Contains(out, "1 ran") || !strings.Contains(out, "2 recovered") {
+		t.Errorf("drain summary: %s", out)
+	}
+}
+
+// fastHeartbeat makes workers heartbeat often and be judged dead soon: the
+// stale limit is the smallest config accepts (it must exceed the heartbeat
+// plus the database's 5 s busy timeout).
+var fastHeartbeat = []string{"SLUICE_HEARTBEAT=100ms", "SLUICE_STALE_AFTER=5200ms"}
+
+// waitDead waits until every registered worker's heartbeat is stale, so the
+// next claim takes back what they held.
+func waitDead(t *testing.T, s *queue.Store) {
+	t.Helper()
+	waitFor(t, "the killed worker's heartbeat to go stale", 20*time.Second, func() bool {
+		workers, err := s.Workers(context.Background())
+		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, fmt.Sprintf("attempt %d to run", attempt), 10*time.Second, func() bool {
-			task, err := s.Get(ctx, id)
-			return err == nil && task.State == queue.Running && task.Attempt == attempt
-		})
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		task, _ := s.Get(ctx, id)
-		waitFor(t, "the lease to expire", 10*time.Second, func() bool { return time.Now().After(task.LeaseUntil) })
-	}
-
-	killWhileRunning(1)
-	// A healthy drain after the lease: the task runs again, attempt 2.
-	mustRun(t, sluice(t, path, nil, "drain"))
-	task, _ := s.Get(ctx, id)
-	if task.State != queue.Succeeded || task.Attempt != 2 || len(task.History) != 2 ||
-		task.History[0].Outcome != "lease_expired" || !strings.Contains(task.History[0].Error, "lease expired") {
-		t.Fatalf("after recovery: %s attempt %d history %+v", task.State, task.Attempt, task.History)
-	}
-
-	// A task that kills its worker every time ends failed when attempts run out.
-	id, _ = s.Enqueue(ctx, queue.EnqueueParams{Job: "hang", MaxAttempts: 2})
-	killWhileRunning(1)
-	killWhileRunning(2)
-	out, _ := mustRun(t, sluice(t, path, nil, "drain"))
-	task, _ = s.Get(ctx, id)
-	if task.State != queue.Failed || task.Attempt != 2 || !strings.Contains(task.Error, "lease expired") {
-		t.Fatalf("after two kills: %s attempt %d error %q (drain said %s)", task.State, task.Attempt, task.Error, out)
-	}
-	if !strings.Contains(out, "0 ran") || !strings.Contains(out, "1 recovered") {
-		t.Errorf("final drain summary: %s", out)
-	}
+		for _, w := range workers {
+			if !w.Stale(time.Now()) {
+				return false
+			}
+		}
+		return true
+	})
 }

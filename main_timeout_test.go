@@ -213,8 +213,8 @@ func TestSecondSigtermExitsAtOnce(t *testing.T) {
 	s := openStore(t, path)
 	ctx := context.Background()
 	enqueueN(t, s, 2, "hang", func(int) string { return "{}" })
-	env := []string{"HANG=1", "SLUICE_WORKERS=2", "SLUICE_SHUTDOWN_GRACE=1h",
-		"SLUICE_TIMEOUT=2s", "SLUICE_RETRY=2500ms", "SLUICE_KILL_GRACE=0s"}
+	env := append([]string{"HANG=1", "SLUICE_WORKERS=2", "SLUICE_SHUTDOWN_GRACE=1h",
+		"SLUICE_TIMEOUT=2s", "SLUICE_RETRY=2500ms", "SLUICE_KILL_GRACE=0s"}, fastHeartbeat...)
 	cmd := sluice(t, path, env, "drain")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
@@ -236,7 +236,7 @@ func TestSecondSigtermExitsAtOnce(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v; want status 1", err)
 	}
-	// Nothing is lost: the leases bring the tasks back.
+	// Nothing is lost: other workers take the tasks back once its heartbeat is stale.
 	drainUntil(t, s, path, nil, 30*time.Second)
 	counts, _ := s.Counts(ctx)
 	if counts[queue.Succeeded] != 2 {

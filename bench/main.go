@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluicehq/sluice/jobs"
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/sqlitewal"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -44,24 +45,25 @@ func main() {
 	quick := flag.Bool("quick", false, "smaller sizes (a smoke test, not a measurement)")
 	jsonOut := flag.String("json", "", "also write the results as JSON to this `file` (- for stdout)")
 	only := flag.String("only", "", "run only the steps whose name contains this text: enqueue, drain, sleep, history, process")
+	sync := flag.String("sync", "full", "SQLite's synchronous mode for the stores: full (SLUICE_SYNC's default) or normal")
 	flag.Parse()
 	sz := sizes{single: 20_000, batch: 1_000_000, drain: 100_000, sleep: 1_000, history: 1_000_000, rssTasks: 10_000, coldRuns: 15}
 	if *quick {
 		sz = sizes{single: 2_000, batch: 50_000, drain: 10_000, sleep: 200, history: 50_000, rssTasks: 2_000, coldRuns: 5}
 	}
-	if err := run(sz, *only, *jsonOut, os.Stdout); err != nil {
+	if err := run(sz, *only, sqlitewal.Sync(*sync), *jsonOut, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sz sizes, only, jsonOut string, out io.Writer) error {
+func run(sz sizes, only string, sync sqlitewal.Sync, jsonOut string, out io.Writer) error {
 	dir, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &bench{dir: dir, sz: sz}
+	b := &bench{dir: dir, sz: sz, sync: sync}
 	steps := []struct {
 		name string
 		fn   func() ([]Result, error)
@@ -83,7 +85,7 @@ func run(sz sizes, only, jsonOut string, out io.Writer) error {
 		}
 		results = append(results, rs...)
 	}
-	fmt.Fprintf(out, "Sluice benchmarks — %s, %d CPUs, %s\n\n", runtime.Version(), runtime.NumCPU(), cpuModel())
+	fmt.Fprintf(out, "Sluice benchmarks — %s, %d CPUs, %s, synchronous=%s\n\n", runtime.Version(), runtime.NumCPU(), cpuModel(), sync)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tvalue\tunit\ttarget\t")
 	for _, r := range results {
@@ -127,17 +129,21 @@ func cpuModel() string {
 }
 
 type bench struct {
-	dir string
-	sz  sizes
-	n   int
+	dir  string
+	sz   sizes
+	sync sqlitewal.Sync
+	n    int
 }
 
 // store opens a fresh database file.
 func (b *bench) store() (*queue.Store, string, error) {
 	b.n++
 	path := filepath.Join(b.dir, fmt.Sprintf("bench-%d.db", b.n))
-	s, err := queue.Open(context.Background(), path)
-	return s, path, err
+	db, err := sqlitewal.Open(context.Background(), path, sqlitewal.Options{Migrations: queue.Migrations, Sync: b.sync})
+	if err != nil {
+		return nil, "", err
+	}
+	return queue.New(db, queue.NewOpts{}), path, nil
 }
 
 func fill(s *queue.Store, n int, job, payload string) error {
@@ -358,7 +364,7 @@ func (b *bench) process() ([]Result, error) {
 		return nil, err
 	}
 	s.Close()
-	env := append(os.Environ(), "SLUICE_DB="+path, "SLUICE_LOG_FORMAT=json")
+	env := append(os.Environ(), "SLUICE_DB="+path, "SLUICE_LOG_FORMAT=json", "SLUICE_SYNC="+string(b.sync))
 	var walls []time.Duration
 	for range b.sz.coldRuns {
 		cmd := exec.Command(bin, "drain")

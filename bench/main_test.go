@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/sqlitewal"
 )
 
 // TestBenchRuns runs every measurement at toy sizes, so the benchmark
@@ -17,7 +19,7 @@ func TestBenchRuns(t *testing.T) {
 	sz := sizes{single: 50, batch: 200, drain: 200, sleep: 16, history: 100, rssTasks: 50, coldRuns: 2}
 	jsonPath := filepath.Join(t.TempDir(), "out.json")
 	var out strings.Builder
-	if err := run(sz, "", jsonPath, &out); err != nil {
+	if err := run(sz, "", sqlitewal.SyncFull, jsonPath, &out); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(jsonPath)

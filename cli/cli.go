@@ -320,6 +320,7 @@ func (e *env) open(ctx context.Context, readOnly bool) (*queue.Store, error) {
 	opts.ReadOnly = readOnly
 	opts.Shared = e.cfg.SharedDB
 	opts.AllowNetworkFS = e.cfg.NetworkFS
+	opts.Sync = sqlitewal.Sync(e.cfg.Sync)
 	db, err := sqlitewal.Open(ctx, e.cfg.DB, opts)
 	if err != nil {
 		return nil, hint(err)

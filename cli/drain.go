@@ -27,7 +27,8 @@ line of its own when standard error is a terminal.
 
 SIGTERM or SIGINT stops claiming, lets running tasks finish within
 SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
-at once; leases bring back whatever was running.
+at once; other workers take back whatever was running once its heartbeat
+is stale (SLUICE_STALE_AFTER).
 
 Examples:
   sluice drain
@@ -144,6 +145,9 @@ func (e *env) workerOptions() worker.Options {
 		MaxAttempts:   c.MaxAttempts,
 		Backoff:       worker.Backoff{Base: c.BackoffBase, Max: c.BackoffMax},
 		ShutdownGrace: c.ShutdownGrace,
+		Heartbeat:     c.Heartbeat,
+		StaleAfter:    c.StaleAfter,
+		Version:       Version,
 		Logger:        e.log,
 		Now:           e.now,
 		Retention: worker.Retention{

@@ -38,7 +38,7 @@ func (c *clock) Ago(d time.Duration) { c.Set(t0.Add(-d)) }
 //	1 echo_test  group import   succeeded 3h ago in 1.5s
 //	2 send_mail  queue mail     failed 90m ago after 2 of 2 attempts (multi-line error)
 //	3 report     group import   cancelled 30m ago
-//	4 echo_test  group import   running since 5m, worker host-1-abcd
+//	4 echo_test  group import   running since 5m, held by the registered worker host-1-abcd
 //	5 echo_test                 queued, due 10m ago
 //	6 send_mail  queue mail     queued, due in 1h
 //	7 report     unique nightly queued, due now, priority 5
@@ -120,7 +120,14 @@ func newFixture(tb testing.TB) *fixture {
 	clk.Ago(6 * time.Minute)
 	f.ids["running"] = enqueue(queue.EnqueueParams{Job: "echo_test", Group: "import", Timeout: 10 * time.Minute})
 	clk.Ago(5 * time.Minute)
-	claim("host-1-abcd")
+	if err := s.Register(ctx, queue.WorkerInfo{ID: "host-1-abcd", Host: "host-1", PID: 4242, Version: "v1.2.3",
+		Command: "run", StaleAfter: time.Hour}); err != nil {
+		tb.Fatal(err)
+	}
+	if res, err := s.Exchange(ctx, nil, queue.ClaimParams{Worker: "host-1-abcd", Registered: true, Limit: 1, Starts: 1,
+		DefaultTimeout: 2 * time.Minute, DefaultMaxAttempts: 3}); err != nil || len(res.Claimed) != 1 {
+		tb.Fatalf("claim by a registered worker: %v, %+v", err, res)
+	}
 
 	f.ids["queued"] = enqueue(queue.EnqueueParams{Job: "echo_test", RunAt: t0.Add(-10 * time.Minute)})
 	f.ids["later"] = enqueue(queue.EnqueueParams{Job: "send_mail", Queue: "mail", RunAt: t0.Add(time.Hour)})

@@ -17,10 +17,11 @@ Usage: sluice run
 
 Works until SIGTERM or SIGINT: fires each schedule at its due time, runs
 tasks as they become due with SLUICE_WORKERS at once, and takes back the
-tasks of workers that died once their leases expire. A task enqueued by this
+tasks of workers that died once their heartbeat is older than
+SLUICE_STALE_AFTER. A task enqueued by this
 process starts at once; one inserted by another process (sluice enqueue, SQL)
 starts within SLUICE_POLL. Between events it sleeps until the next due task,
-lease expiry or schedule: there is no fixed tick. SLUICE_SCHEDULES, when set,
+stale heartbeat or schedule: there is no fixed tick. SLUICE_SCHEDULES, when set,
 is synced at start.
 
 Like drain, it removes old finished tasks as SLUICE_KEEP_SUCCEEDED and
@@ -36,7 +37,8 @@ unless SLUICE_WEB_TOKEN is set).
 
 SIGTERM or SIGINT stops claiming, lets running tasks finish within
 SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
-at once; leases bring back whatever was running. The HTTP server keeps
+at once; other workers take back whatever was running once its heartbeat
+is stale. The HTTP server keeps
 answering during the grace and stops with the run.
 
 Under systemd with Type=notify (NOTIFY_SOCKET set) it says READY=1 once

@@ -16,8 +16,8 @@ const statusUsage = `
 Usage: sluice status [flags]
 
 Shows the queue at a glance: tasks per queue and state, how long the oldest
-due task of each queue has waited, the running tasks with their leases,
-failures in the last hour and day, tasks finished per minute over the
+due task of each queue has waited, the live workers with the age of their
+last heartbeat and the tasks each holds, the running tasks, failures in the last hour and day, tasks finished per minute over the
 last hour (one character a minute, oldest first), and the next runs of the
 enabled schedules (the soonest five, in each schedule's zone and in UTC).
 
@@ -72,6 +72,7 @@ type statusJSON struct {
 	Now            time.Time      `json:"now"`
 	Queues         []queueJSON    `json:"queues"`
 	Totals         map[string]int `json:"totals"`
+	Workers        []workerJSON   `json:"workers"`
 	Running        []runningJSON  `json:"running"`
 	FailedLastHour int            `json:"failed_last_hour"`
 	FailedLastDay  int            `json:"failed_last_day"`
@@ -86,14 +87,29 @@ type queueJSON struct {
 	OldestDueWaitMS int64          `json:"oldest_due_wait_ms"` // 0 when nothing is due
 }
 
+// workerJSON is a registered worker. A dead one (stale) is still listed
+// until the next claim by any worker takes its tasks back and removes it.
+type workerJSON struct {
+	ID            string    `json:"id"`
+	Host          string    `json:"host"`
+	PID           int       `json:"pid"`
+	Command       string    `json:"command"`
+	Version       string    `json:"version"`
+	StartedAt     time.Time `json:"started_at"`
+	HeartbeatAt   time.Time `json:"heartbeat_at"`
+	HeartbeatAgeS float64   `json:"heartbeat_age_s"`
+	Dead          bool      `json:"dead"`  // heartbeat older than its stale limit
+	Tasks         []int64   `json:"tasks"` // running tasks it holds
+}
+
 type runningJSON struct {
-	ID         int64     `json:"id"`
-	Job        string    `json:"job"`
-	Queue      string    `json:"queue"`
-	Attempt    int       `json:"attempt"`
-	Worker     string    `json:"worker"`
-	StartedAt  time.Time `json:"started_at"`
-	LeaseUntil time.Time `json:"lease_until"`
+	ID         int64      `json:"id"`
+	Job        string     `json:"job"`
+	Queue      string     `json:"queue"`
+	Attempt    int        `json:"attempt"`
+	Worker     string     `json:"worker"`
+	StartedAt  time.Time  `json:"started_at"`
+	LeaseUntil *time.Time `json:"lease_until,omitempty"` // only an unregistered worker's tasks have leases
 }
 
 func runStatus(ctx context.Context, m *Main, args []string) error {
@@ -114,22 +130,26 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	workers, err := store.Workers(ctx)
+	if err != nil {
+		return err
+	}
 	runs, more, err := nextScheduleRuns(ctx, store, printer(m.Stderr))
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		v := statusToJSON(st, runs)
+		v := statusToJSON(st, workers, runs)
 		v.MoreSchedules = more
 		return writeJSON(m.Stdout, v)
 	}
-	printStatus(printer(m.Stdout), st, runs, more)
+	printStatus(printer(m.Stdout), st, workers, runs, more)
 	return nil
 }
 
-func statusToJSON(st queue.Status, runs []scheduleRun) statusJSON {
+func statusToJSON(st queue.Status, workers []queue.WorkerInfo, runs []scheduleRun) statusJSON {
 	v := statusJSON{
-		Now: st.Now.UTC(), Queues: []queueJSON{}, Totals: countsJSON(nil), Running: []runningJSON{},
+		Now: st.Now.UTC(), Queues: []queueJSON{}, Totals: countsJSON(nil), Workers: []workerJSON{}, Running: []runningJSON{},
 		FailedLastHour: st.FailedLastHour, FailedLastDay: st.FailedLastDay,
 		DonePerMinute: st.DonePerMinute[:], NextSchedules: runs,
 	}
@@ -142,14 +162,23 @@ func statusToJSON(st queue.Status, runs []scheduleRun) statusJSON {
 			v.Totals[string(s)] += n
 		}
 	}
+	for _, w := range workers {
+		tasks := w.Tasks
+		if tasks == nil {
+			tasks = []int64{}
+		}
+		v.Workers = append(v.Workers, workerJSON{ID: w.ID, Host: w.Host, PID: w.PID, Command: w.Command, Version: w.Version,
+			StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC(), HeartbeatAgeS: st.Now.Sub(w.HeartbeatAt).Seconds(),
+			Dead: w.Stale(st.Now), Tasks: tasks})
+	}
 	for _, t := range st.Running {
 		v.Running = append(v.Running, runningJSON{ID: t.ID, Job: t.Job, Queue: t.Queue, Attempt: t.Attempt,
-			Worker: t.Worker, StartedAt: t.StartedAt.UTC(), LeaseUntil: t.LeaseUntil.UTC()})
+			Worker: t.Worker, StartedAt: t.StartedAt.UTC(), LeaseUntil: timePtr(t.LeaseUntil)})
 	}
 	return v
 }
 
-func printStatus(w io.Writer, st queue.Status, runs []scheduleRun, more int) {
+func printStatus(w io.Writer, st queue.Status, workers []queue.WorkerInfo, runs []scheduleRun, more int) {
 	if len(st.Queues) == 0 {
 		fmt.Fprintln(w, "no tasks")
 	} else {
@@ -181,6 +210,7 @@ func printStatus(w io.Writer, st queue.Status, runs []scheduleRun, more int) {
 		table(w, rows, []int{1, 2, 3, 4, 5})
 	}
 
+	printWorkers(w, workers, st.Now)
 	running := 0
 	for _, q := range st.Queues {
 		running += q.Counts[queue.Running]
@@ -194,8 +224,12 @@ func printStatus(w io.Writer, st queue.Status, runs []scheduleRun, more int) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ID\tJOB\tTRY\tSTARTED\tLEASE\tWORKER")
 		for _, t := range st.Running {
-			lease := "expires " + ago(t.LeaseUntil, st.Now)
-			if !t.LeaseUntil.After(st.Now) {
+			lease := "-" // a registered worker's task: held while it heartbeats
+			switch {
+			case t.LeaseUntil.IsZero():
+			case t.LeaseUntil.After(st.Now):
+				lease = "expires " + ago(t.LeaseUntil, st.Now)
+			default:
 				lease = "expired " + ago(t.LeaseUntil, st.Now)
 			}
 			fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\n", t.ID, clip(t.Job, 16), t.Attempt, ago(t.StartedAt, st.Now),
@@ -227,6 +261,41 @@ func printStatus(w io.Writer, st queue.Status, runs []scheduleRun, more int) {
 			fmt.Fprintf(w, "  and %d more: sluice schedule list\n", more)
 		}
 	}
+}
+
+// printWorkers lists the registered workers with their heartbeat age and
+// the tasks each holds.
+func printWorkers(w io.Writer, workers []queue.WorkerInfo, now time.Time) {
+	if len(workers) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nWorkers (%d):\n", len(workers))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  WORKER\tCOMMAND\tPID\tVERSION\tHEARTBEAT\tTASKS")
+	for _, wk := range workers {
+		beat := compact(max(now.Sub(wk.HeartbeatAt), 0)) + " ago"
+		if wk.Stale(now) {
+			beat += " (dead: the next claim takes its tasks back)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", clip(wk.ID, 32), wk.Command, wk.PID, clip(wk.Version, 12), beat, taskList(wk.Tasks))
+	}
+	tw.Flush()
+}
+
+// taskList writes task ids, the first few of a long list.
+func taskList(ids []int64) string {
+	const most = 8
+	if len(ids) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, most+1)
+	for _, id := range ids[:min(len(ids), most)] {
+		parts = append(parts, fmt.Sprint(id))
+	}
+	if len(ids) > most {
+		parts = append(parts, fmt.Sprintf("and %d more", len(ids)-most))
+	}
+	return strings.Join(parts, " ")
 }
 
 // sparkline draws counts as block characters scaled to the largest.

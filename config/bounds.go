@@ -42,6 +42,7 @@ func (c Config) bounds() []string {
 		{"SLUICE_TIMEOUT", c.Timeout}, {"SLUICE_RETRY", c.Retry}, {"SLUICE_KILL_GRACE", c.KillGrace},
 		{"SLUICE_BACKOFF_BASE", c.BackoffBase}, {"SLUICE_BACKOFF_MAX", c.BackoffMax},
 		{"SLUICE_SHUTDOWN_GRACE", c.ShutdownGrace}, {"SLUICE_DRAIN_DEADLINE", c.DrainDeadline}, {"SLUICE_POLL", c.Poll},
+		{"SLUICE_HEARTBEAT", c.Heartbeat}, {"SLUICE_STALE_AFTER", c.StaleAfter},
 	} {
 		if d.v > MaxDuration {
 			p = append(p, fmt.Sprintf("%s=%s: must be at most %s (366 days)", d.name, d.v, MaxDuration))

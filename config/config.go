@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/sqlitewal"
 )
 
 // Prefix starts every variable Sluice reads.
@@ -45,6 +47,9 @@ type Config struct {
 	BackoffBase   time.Duration `env:"BACKOFF_BASE" envDefault:"10s" help:"delay before the first retry; doubles with each attempt"`
 	BackoffMax    time.Duration `env:"BACKOFF_MAX" envDefault:"1h" help:"cap on the delay between retries"`
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s" help:"after SIGTERM/SIGINT, how long running tasks may finish before they are stopped and queued again"`
+	Heartbeat     time.Duration `env:"HEARTBEAT" envDefault:"2s" help:"how often a drain or run records in the database that it is alive (and writes finished outcomes at the latest)"`
+	StaleAfter    time.Duration `env:"STALE_AFTER" envDefault:"30s" help:"a worker whose last heartbeat is this old is dead: any other takes back its tasks, whatever their timeouts"`
+	Sync          string        `env:"SYNC" envDefault:"full" help:"full: every commit survives power loss; normal: faster, survives process crashes but may lose the latest commits with the power"`
 	DrainDeadline time.Duration `env:"DRAIN_DEADLINE" envDefault:"0s" help:"a drain stops claiming after this long; 0 means no deadline"`
 	Poll          time.Duration `env:"POLL" envDefault:"1s" help:"sluice run: how often to look for tasks other processes added (in-process ones start at once)"`
 	TZ            string        `env:"TZ" envDefault:"UTC" help:"IANA time zone of schedules that name none (wall-clock times of daily and longer schedules and cron lines)"`
@@ -238,6 +243,10 @@ func (c Config) validate() []string {
 		p = append(p, fmt.Sprintf("SLUICE_RETRY=%s: the lease must exceed SLUICE_TIMEOUT + SLUICE_KILL_GRACE (%s), or a task could run twice",
 			c.Retry, c.Timeout+c.KillGrace))
 	}
+	p = append(p, c.validateHeartbeat()...)
+	if !slices.Contains([]string{"full", "normal"}, c.Sync) {
+		p = append(p, fmt.Sprintf("SLUICE_SYNC=%q: want full or normal", c.Sync))
+	}
 	if c.MaxAttempts < 1 {
 		p = append(p, fmt.Sprintf("SLUICE_MAX_ATTEMPTS=%d: must be at least 1", c.MaxAttempts))
 	}
@@ -302,6 +311,28 @@ func (c Config) knownJob(known func(string) error) func(string) error {
 		}
 		return known(name)
 	}
+}
+
+// MinHeartbeats is how many heartbeat intervals SLUICE_STALE_AFTER must span
+// at least: a worker may miss two beats (a slow disk, a long pause) and live.
+const MinHeartbeats = 3
+
+// validateHeartbeat checks the heartbeat settings against each other and the
+// database's busy timeout: a heartbeat can wait that long for the write lock.
+func (c Config) validateHeartbeat() []string {
+	var p []string
+	if c.Heartbeat <= 0 {
+		return append(p, fmt.Sprintf("SLUICE_HEARTBEAT=%s: must be positive", c.Heartbeat))
+	}
+	if c.StaleAfter < MinHeartbeats*c.Heartbeat {
+		p = append(p, fmt.Sprintf("SLUICE_STALE_AFTER=%s: must be at least %d × SLUICE_HEARTBEAT (%s), or a worker that misses a beat is taken for dead",
+			c.StaleAfter, MinHeartbeats, MinHeartbeats*c.Heartbeat))
+	}
+	if floor := c.Heartbeat + sqlitewal.DefaultBusyTimeout; c.StaleAfter <= floor {
+		p = append(p, fmt.Sprintf("SLUICE_STALE_AFTER=%s: must exceed SLUICE_HEARTBEAT + %s, the longest a heartbeat waits for the database lock (%s)",
+			c.StaleAfter, sqlitewal.DefaultBusyTimeout, floor))
+	}
+	return p
 }
 
 // LeaseMargin is how much longer than a task's timeout its lease lasts.

@@ -18,7 +18,8 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DB != "./sluice.db" || cfg.Timeout != 120*time.Second || cfg.Retry != 180*time.Second || cfg.Workers != 4 {
+	if cfg.DB != "./sluice.db" || cfg.Timeout != 120*time.Second || cfg.Retry != 180*time.Second || cfg.Workers != 4 ||
+		cfg.Sync != "full" {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }
@@ -64,6 +65,10 @@ func TestValidation(t *testing.T) {
 		{"retry not above timeout", []string{"SLUICE_TIMEOUT=60s", "SLUICE_RETRY=60s"}, "SLUICE_RETRY=1m0s: the lease must exceed"},
 		{"retry inside kill grace", []string{"SLUICE_TIMEOUT=60s", "SLUICE_KILL_GRACE=10s", "SLUICE_RETRY=65s"}, "SLUICE_RETRY=1m5s"},
 		{"zero workers", []string{"SLUICE_WORKERS=0"}, "SLUICE_WORKERS=0: must be at least 1"},
+		{"zero heartbeat", []string{"SLUICE_HEARTBEAT=0s"}, "SLUICE_HEARTBEAT=0s: must be positive"},
+		{"stale within three beats", []string{"SLUICE_HEARTBEAT=10s", "SLUICE_STALE_AFTER=25s"}, "SLUICE_STALE_AFTER=25s: must be at least 3 × SLUICE_HEARTBEAT"},
+		{"stale within the busy timeout", []string{"SLUICE_HEARTBEAT=1s", "SLUICE_STALE_AFTER=5s"}, "SLUICE_STALE_AFTER=5s: must exceed SLUICE_HEARTBEAT + 5s"},
+		{"bad sync", []string{"SLUICE_SYNC=off"}, `SLUICE_SYNC="off": want full or normal`},
 		{"bad level", []string{"SLUICE_LOG_LEVEL=loud"}, `SLUICE_LOG_LEVEL="loud"`},
 		{"bad format", []string{"SLUICE_LOG_FORMAT=xml"}, `SLUICE_LOG_FORMAT="xml"`},
 		{"backoff max below base", []string{"SLUICE_BACKOFF_BASE=1m", "SLUICE_BACKOFF_MAX=10s"}, "SLUICE_BACKOFF_MAX=10s"},
@@ -279,6 +284,8 @@ func TestDefaultsAgreeWithWorker(t *testing.T) {
 		{"SLUICE_BACKOFF_BASE", cfg.BackoffBase, worker.DefaultBackoffBase},
 		{"SLUICE_BACKOFF_MAX", cfg.BackoffMax, worker.DefaultBackoffMax},
 		{"SLUICE_SHUTDOWN_GRACE", cfg.ShutdownGrace, worker.DefaultShutdownGrace},
+		{"SLUICE_HEARTBEAT", cfg.Heartbeat, worker.DefaultHeartbeat},
+		{"SLUICE_STALE_AFTER", cfg.StaleAfter, worker.DefaultStaleAfter},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s defaults to %v; the worker's default is %v", c.name, c.got, c.want)

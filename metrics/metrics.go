@@ -93,7 +93,7 @@ func New(stats Stats, opts NewOpts) *Metrics {
 		}, []string{"job"}),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_tasks_recovered_total",
-			Help: "Running tasks taken back after their worker disappeared and their lease expired.",
+			Help: "Running tasks taken back from dead workers (heartbeat stale, or lease expired for claims without heartbeats).",
 		}),
 		schedules: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_schedules_fired_total",

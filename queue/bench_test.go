@@ -43,13 +43,24 @@ func BenchmarkEnqueueMany(b *testing.B) {
 }
 
 // BenchmarkExchange claims batches of 64 tasks and writes their outcomes,
-// one transaction per batch, as a busy worker does.
+// one transaction per batch, as a busy worker does: unregistered (a lease
+// per task), and registered (a heartbeat per exchange, half of each batch
+// marked started by the next one), which is what drains and runs do.
 func BenchmarkExchange(b *testing.B) {
+	for _, registered := range []bool{false, true} {
+		b.Run(fmt.Sprintf("registered_%v", registered), func(b *testing.B) { benchmarkExchange(b, registered) })
+	}
+}
+
+func benchmarkExchange(b *testing.B, registered bool) {
 	clk := &clock{t: time.Now()}
 	s := mustStore(b, clk)
 	ctx := context.Background()
 	enqueueForBench(b, s, b.N+64)
 	p := params
+	if registered {
+		p = register(b, s, "bench")
+	}
 	p.Limit = 64
 	var outcomes []queue.Outcome
 	b.ReportAllocs()
@@ -61,9 +72,13 @@ func BenchmarkExchange(b *testing.B) {
 		}
 		done += len(outcomes)
 		outcomes = outcomes[:0]
-		for _, t := range res.Claimed {
+		p.Started = p.Started[:0]
+		for i, t := range res.Claimed {
 			outcomes = append(outcomes, queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: queue.Succeed,
 				Result: t.Payload, StartedAt: t.StartedAt, Duration: time.Millisecond})
+			if registered && i%2 == 0 {
+				p.Started = append(p.Started, t.ID)
+			}
 		}
 	}
 }

@@ -22,8 +22,24 @@ type ClaimParams struct {
 	DefaultTimeout     time.Duration
 	DefaultMaxAttempts int
 	// LeaseMargin is added to a task's timeout to make its lease: the time
-	// after which another worker may take the task over.
+	// after which another worker may take the task over. Only an
+	// unregistered worker's claims have leases.
 	LeaseMargin time.Duration
+
+	// Registered says Worker was registered with Store.Register. Exchange
+	// then heartbeats it first, and its tasks are its own for as long as it
+	// heartbeats: no lease, whatever their timeouts. When its registration
+	// is gone (another worker judged it dead) Exchange does nothing else and
+	// reports ExchangeResult.Lost. An unregistered worker's tasks are
+	// recovered when their leases expire.
+	Registered bool
+	// Starts is how many of the claimed tasks start at once (there are idle
+	// goroutines for them): they are marked started, and a recovery charges
+	// their attempt. The others wait in the worker's prefetch unstarted until
+	// Started names them. Unregistered claims are all marked started.
+	Starts int
+	// Started lists tasks claimed earlier, unstarted, that have started since.
+	Started []int64
 }
 
 // Kind is what an outcome does to its task.
@@ -64,16 +80,21 @@ type Outcome struct {
 type ExchangeResult struct {
 	Claimed []Task
 	// Stale lists outcomes that were not written because the task was no
-	// longer running under this worker's lease (it expired or was cancelled).
+	// longer this worker's (another took it back, or it was cancelled).
 	Stale []Outcome
-	// Recovered counts running tasks of dead workers whose leases had expired.
+	// Recovered counts running tasks taken back from dead workers (or from
+	// unregistered ones whose leases had expired).
 	Recovered int
+	// Lost reports that the worker's registration was gone: another worker
+	// judged it dead and took back every task it held. Nothing was written
+	// or claimed; the caller must stop those attempts and register again.
+	Lost bool
 }
 
-// Exchange writes outcomes and claims up to p.Limit due tasks in one write
-// transaction, so a busy worker pays for one commit per batch. Before
-// claiming it recovers tasks whose lease expired: each such task has its
-// attempt counted, and ends failed when it has no attempts left.
+// Exchange heartbeats a registered worker, writes outcomes and claims up to
+// p.Limit due tasks in one write transaction, so a busy worker pays for one
+// commit per batch. Before claiming it recovers the tasks of dead workers
+// (see recoverTasks).
 //
 // It runs on the driver's direct API (sqlitewal.DB.Raw) with statements
 // compiled once: for these small statements database/sql's own work per call
@@ -90,13 +111,18 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, p ClaimParams)
 		}
 		now := s.now()
 		var err error
+		if p.Registered {
+			if res.Lost, err = heartbeat(c, p, now); err != nil || res.Lost {
+				return errors.Join(err, c.Exec("ROLLBACK"))
+			}
+		}
 		if len(outcomes) > 0 {
 			if res.Stale, err = writeOutcomes(c, p.Worker, outcomes, now); err != nil {
 				return err
 			}
 		}
 		if p.Limit > 0 {
-			if res.Recovered, err = recoverLeases(c, now, p.DefaultMaxAttempts); err != nil {
+			if res.Recovered, err = recoverTasks(c, now, p.DefaultMaxAttempts); err != nil {
 				return err
 			}
 			if res.Claimed, err = claim(c, now, p); err != nil {
@@ -199,38 +225,161 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 	return stale, nil
 }
 
-// LeaseExpiredError is the error recorded for an attempt whose worker vanished.
-const LeaseExpiredError = "lease expired: the worker running this attempt disappeared (killed, crashed or lost its database) before recording an outcome"
-
-const recoverSQL = `
-UPDATE tasks SET
-    state       = CASE WHEN attempt >= coalesce(max_attempts, ?2) THEN 'failed' ELSE 'queued' END,
-    finished_at = CASE WHEN attempt >= coalesce(max_attempts, ?2) THEN ?1 END,
-    run_at      = ?1,
-    error       = ?3,
-    lease_until = NULL,
-    worker      = NULL,
-    history     = json_insert(history, '$[#]', json_object(
-                      'attempt', attempt, 'outcome', 'lease_expired', 'started_at', started_at,
-                      'duration_ms', ?1 - started_at, 'error', ?3))
-WHERE state = 'running' AND lease_until <= ?1` // seeks tasks_lease
-
-func recoverLeases(c *sqlitewal.Conn, now time.Time, defaultMax int) (int, error) {
-	st, err := c.Prepared(recoverSQL)
+// heartbeat records that p.Worker is alive, and marks the tasks in
+// p.Started started. lost is true when the worker's registration is gone.
+func heartbeat(c *sqlitewal.Conn, p ClaimParams, now time.Time) (lost bool, err error) {
+	st, err := c.Prepared(`UPDATE workers SET heartbeat_at = ?1 WHERE id = ?2`)
 	if err == nil {
-		err = bind(st, now.UnixMilli(), max(defaultMax, 1), LeaseExpiredError)
+		err = bind(st, now.UnixMilli(), p.Worker)
 	}
 	if err == nil {
 		err = st.Exec()
 	}
 	if err != nil {
-		return 0, wrap("recover expired leases", err)
+		return false, wrap("heartbeat", err)
+	}
+	if c.Changes() == 0 {
+		return true, nil
+	}
+	if len(p.Started) == 0 {
+		return false, nil
+	}
+	ids, _ := json.Marshal(p.Started)
+	st, err = c.Prepared(`UPDATE tasks SET started_at = ?1
+		WHERE id IN (SELECT value FROM json_each(?2)) AND worker = ?3 AND state = 'running' AND started_at IS NULL`)
+	if err == nil {
+		err = bind(st, now.UnixMilli(), string(ids), p.Worker)
+	}
+	if err == nil {
+		err = st.Exec()
+	}
+	return false, wrap("mark tasks started", err)
+}
+
+// Errors recorded for attempts taken back from a worker.
+const (
+	// LeaseExpiredError: an unregistered worker's lease ran out.
+	LeaseExpiredError = "lease expired: the worker running this attempt disappeared (killed, crashed or lost its database) before recording an outcome"
+	// WorkerDiedError: the attempt was running when its worker stopped
+	// heartbeating. The attempt is charged.
+	WorkerDiedError = "worker died: the worker running this attempt stopped heartbeating (killed, crashed, stalled or lost its database) before recording an outcome"
+	// WorkerDiedUnstartedError: the task waited, unstarted, in a dead
+	// worker's prefetch. No attempt is charged.
+	WorkerDiedUnstartedError = "worker died before recording that it started this task; no attempt charged"
+)
+
+// MaxRecoveries bounds how often a task is taken back from dead workers,
+// charged or not: a task that keeps bringing its worker down before its
+// start is recorded ends failed with RecoveriesError.
+const MaxRecoveries = 20
+
+// RecoveriesError is the error of a task failed after MaxRecoveries.
+var RecoveriesError = fmt.Sprintf("taken back from %d dead workers: the task may be what brings them down", MaxRecoveries)
+
+// History outcomes of recovered attempts.
+const (
+	OutcomeLeaseExpired        = "lease_expired"         // an unregistered worker's lease ran out (charged)
+	OutcomeWorkerDied          = "worker_died"           // its worker died while it ran (charged)
+	OutcomeWorkerDiedUnstarted = "worker_died_unstarted" // its worker died before starting it (not charged)
+)
+
+// recoverSQL takes back running tasks chosen by the WHERE clause formatted
+// in. A task that had started is charged its attempt (?4 in the history); one
+// that had not (started_at NULL: it waited in a prefetch) is not. Either way
+// it goes back to queued, or ends failed when its attempts or MaxRecoveries
+// are used up.
+const recoverSQL = `
+UPDATE tasks INDEXED BY tasks_lease SET
+    state       = CASE WHEN %[1]s THEN 'failed' ELSE 'queued' END,
+    finished_at = CASE WHEN %[1]s THEN ?1 END,
+    run_at      = ?1,
+    attempt     = attempt - (started_at IS NULL),
+    recoveries  = recoveries + 1,
+    error       = %[2]s,
+    lease_until = NULL,
+    worker      = NULL,
+    history     = json_insert(history, '$[#]', json_object(
+                      'attempt', attempt,
+                      'outcome', CASE WHEN started_at IS NULL THEN '` + OutcomeWorkerDiedUnstarted + `' ELSE ?4 END,
+                      'started_at', started_at, 'duration_ms', ?1 - started_at, 'error', %[2]s))
+WHERE state = 'running' AND %[3]s`
+
+var (
+	// recoverEnd: no attempts left, or recovered too often.
+	recoverEnd   = fmt.Sprintf(`(started_at IS NOT NULL AND attempt >= coalesce(max_attempts, ?2) OR recoveries + 1 >= %d)`, MaxRecoveries)
+	recoverError = fmt.Sprintf(`CASE WHEN recoveries + 1 >= %d THEN '%s' WHEN started_at IS NULL THEN '%s' ELSE ?3 END`,
+		MaxRecoveries, RecoveriesError, WorkerDiedUnstartedError)
+	// recoverDeadSQL takes the tasks of the workers listed in ?5 (a JSON array).
+	recoverDeadSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError, `worker IN (SELECT value FROM json_each(?5))`)
+	// recoverExpiredSQL takes unregistered workers' tasks whose lease ran out
+	// (registered workers' tasks have none); it seeks tasks_lease.
+	recoverExpiredSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError,
+		`lease_until <= ?1 AND NOT EXISTS (SELECT 1 FROM workers WHERE id = tasks.worker)`)
+)
+
+// recoverTasks takes back the running tasks of dead workers: those whose
+// heartbeat is stale (their rows are deleted in the same transaction), and
+// unregistered ones whose leases ran out.
+func recoverTasks(c *sqlitewal.Conn, now time.Time, defaultMax int) (int, error) {
+	dead, err := deadWorkers(c, now)
+	if err != nil {
+		return 0, err
+	}
+	n, err := recoverWorkers(c, now, defaultMax, dead)
+	if err == nil {
+		err = execRecover(c, recoverExpiredSQL, now.UnixMilli(), max(defaultMax, 1), LeaseExpiredError, OutcomeLeaseExpired)
+		n += int(c.Changes())
+	}
+	return n, wrap("recover tasks of dead workers", err)
+}
+
+// recoverWorkers takes back the running tasks of the workers named.
+func recoverWorkers(c *sqlitewal.Conn, now time.Time, defaultMax int, workers []string) (int, error) {
+	if len(workers) == 0 {
+		return 0, nil
+	}
+	ids, _ := json.Marshal(workers)
+	err := execRecover(c, recoverDeadSQL, now.UnixMilli(), max(defaultMax, 1), WorkerDiedError, OutcomeWorkerDied, string(ids))
+	if err != nil {
+		return 0, err
 	}
 	return int(c.Changes()), nil
 }
 
+func execRecover(c *sqlitewal.Conn, query string, args ...any) error {
+	st, err := c.Prepared(query)
+	if err == nil {
+		err = bind(st, args...)
+	}
+	if err == nil {
+		err = st.Exec()
+	}
+	return err
+}
+
+// deadWorkers deletes the workers whose heartbeat is stale and returns their ids.
+func deadWorkers(c *sqlitewal.Conn, now time.Time) ([]string, error) {
+	st, err := c.Prepared(`DELETE FROM workers WHERE heartbeat_at + stale_ms <= ?1 RETURNING id`)
+	if err == nil {
+		err = bind(st, now.UnixMilli())
+	}
+	if err != nil {
+		return nil, wrap("find dead workers", err)
+	}
+	var ids []string
+	for st.Step() {
+		ids = append(ids, st.ColumnText(0))
+	}
+	err = st.Err()
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	return ids, wrap("find dead workers", err)
+}
+
 // claimSQL takes due tasks in priority, run_at, id order (served by the
-// tasks_due index) and leases them, in one statement.
+// tasks_due index) and gives them to worker ?1, in one statement. ?7 set
+// marks them started; ?8 set leases them (an unregistered worker's claim).
 //
 // The limit is written ?5 + 0, not ?5: SQLite recompiles a statement whose
 // bare LIMIT parameter is bound to a new value, and a worker sizes every
@@ -240,8 +389,8 @@ UPDATE tasks SET
     state       = 'running',
     attempt     = attempt + 1,
     worker      = ?1,
-    started_at  = ?2,
-    lease_until = ?2 + coalesce(timeout_ms, ?3) + ?4
+    started_at  = CASE WHEN ?7 THEN ?2 END,
+    lease_until = CASE WHEN ?8 THEN ?2 + coalesce(timeout_ms, ?3) + ?4 END
 WHERE id IN (
     SELECT id FROM tasks INDEXED BY tasks_due
     WHERE state = 'queued' AND run_at <= ?2 %[1]s
@@ -253,56 +402,23 @@ RETURNING id, job, CASE WHEN octet_length(payload) <= %[2]d THEN payload END, qu
 
 var (
 	claimAllSQL    = fmt.Sprintf(claimSQL, "", MaxPayload)
-	claimQueuesSQL = fmt.Sprintf(claimSQL, "AND queue IN (SELECT value FROM json_each(?7))", MaxPayload)
+	claimQueuesSQL = fmt.Sprintf(claimSQL, "AND queue IN (SELECT value FROM json_each(?9))", MaxPayload)
 )
 
+// claim takes up to p.Limit tasks: a registered worker's first p.Starts
+// marked started, the rest not; an unregistered worker's all started.
 func claim(c *sqlitewal.Conn, now time.Time, p ClaimParams) ([]Task, error) {
-	args := []any{p.Worker, now.UnixMilli(), p.DefaultTimeout.Milliseconds(), p.LeaseMargin.Milliseconds(),
-		p.Limit, max(p.DefaultMaxAttempts, 1)}
-	q := claimAllSQL
-	if len(p.Queues) > 0 {
-		qs, _ := json.Marshal(p.Queues)
-		args = append(args, string(qs))
-		q = claimQueuesSQL
-	}
-	st, err := c.Prepared(q)
-	if err == nil {
-		err = bind(st, args...)
-	}
-	if err != nil {
-		return nil, wrap("claim tasks", err)
-	}
 	tasks := make([]Task, 0, p.Limit)
-	for st.Step() {
-		tasks = append(tasks, Task{
-			ID:           st.ColumnInt64(0),
-			Job:          st.ColumnText(1),
-			Payload:      json.RawMessage(st.ColumnText(2)),
-			Queue:        st.ColumnText(3),
-			Priority:     st.ColumnInt(4),
-			State:        Running,
-			Attempt:      st.ColumnInt(5),
-			MaxAttempts:  st.ColumnInt(6),
-			Timeout:      time.Duration(st.ColumnInt64(7)) * time.Millisecond,
-			Group:        st.ColumnText(8), // NULL reads as ""
-			RunAt:        fromMS(st.ColumnInt64(9)),
-			CreatedAt:    fromMS(st.ColumnInt64(10)),
-			StartedAt:    now,
-			LeaseUntil:   fromMS(st.ColumnInt64(11)),
-			Worker:       p.Worker,
-			ScheduleID:   st.ColumnInt64(12),
-			ScheduledFor: fromMS(st.ColumnInt64(13)),
-			PayloadBytes: st.ColumnInt(14),
-		})
-		if t := &tasks[len(tasks)-1]; t.PayloadBytes > MaxPayload {
-			t.Payload = nil // left out by the claim (see Task.PayloadBytes)
-		}
+	starts := p.Limit
+	if p.Registered {
+		starts = min(max(p.Starts, 0), p.Limit)
 	}
-	// Err first: a Step refused because ctx ended (INTERRUPT) never reached
-	// SQLite, so Reset, which returns SQLite's error, does not report it.
-	err = st.Err()
-	if rerr := st.Reset(); err == nil {
-		err = rerr
+	var err error
+	if starts > 0 {
+		tasks, err = claimSome(c, now, p, starts, true, tasks)
+	}
+	if err == nil && p.Limit > starts {
+		tasks, err = claimSome(c, now, p, p.Limit-starts, false, tasks)
 	}
 	if err != nil {
 		return nil, wrap("claim tasks", err)
@@ -318,4 +434,64 @@ func claim(c *sqlitewal.Conn, now time.Time, p ClaimParams) ([]Task, error) {
 		return cmp.Compare(a.ID, b.ID)
 	})
 	return tasks, nil
+}
+
+// claimSome runs one claim statement for n tasks and appends them to tasks.
+func claimSome(c *sqlitewal.Conn, now time.Time, p ClaimParams, n int, started bool, tasks []Task) ([]Task, error) {
+	args := []any{p.Worker, now.UnixMilli(), p.DefaultTimeout.Milliseconds(), p.LeaseMargin.Milliseconds(),
+		n, max(p.DefaultMaxAttempts, 1), flag(started), flag(!p.Registered)}
+	q := claimAllSQL
+	if len(p.Queues) > 0 {
+		qs, _ := json.Marshal(p.Queues)
+		args = append(args, string(qs))
+		q = claimQueuesSQL
+	}
+	st, err := c.Prepared(q)
+	if err == nil {
+		err = bind(st, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for st.Step() {
+		t := Task{
+			ID:           st.ColumnInt64(0),
+			Job:          st.ColumnText(1),
+			Payload:      json.RawMessage(st.ColumnText(2)),
+			Queue:        st.ColumnText(3),
+			Priority:     st.ColumnInt(4),
+			State:        Running,
+			Attempt:      st.ColumnInt(5),
+			MaxAttempts:  st.ColumnInt(6),
+			Timeout:      time.Duration(st.ColumnInt64(7)) * time.Millisecond,
+			Group:        st.ColumnText(8), // NULL reads as ""
+			RunAt:        fromMS(st.ColumnInt64(9)),
+			CreatedAt:    fromMS(st.ColumnInt64(10)),
+			StartedAt:    now,
+			LeaseUntil:   fromMS(st.ColumnInt64(11)), // zero for a registered worker
+			Worker:       p.Worker,
+			ScheduleID:   st.ColumnInt64(12),
+			ScheduledFor: fromMS(st.ColumnInt64(13)),
+			PayloadBytes: st.ColumnInt(14),
+		}
+		if t.PayloadBytes > MaxPayload {
+			t.Payload = nil // left out by the claim (see Task.PayloadBytes)
+		}
+		tasks = append(tasks, t)
+	}
+	// Err first: a Step refused because ctx ended (INTERRUPT) never reached
+	// SQLite, so Reset, which returns SQLite's error, does not report it.
+	err = st.Err()
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	return tasks, err
+}
+
+// flag is a boolean as SQLite stores one.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

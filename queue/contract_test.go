@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,12 +65,16 @@ func clientDB(tb testing.TB, path string, stmts map[string][]string) *sql.DB {
 	tb.Cleanup(func() { db.Close() })
 	for _, s := range stmts["connect"] {
 		var v string
-		if err := db.QueryRow(s).Scan(&v); err != nil {
+		if err := db.QueryRow(s).Scan(&v); err != nil && !errors.Is(err, sql.ErrNoRows) { // setting synchronous returns no row
 			tb.Fatalf("%s: %v", s, err)
 		}
 		if strings.Contains(s, "journal_mode") && v != "wal" {
 			tb.Fatalf("%s returned %q; want wal", s, v)
 		}
+	}
+	var sync int
+	if err := db.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+		tb.Fatalf("synchronous = %d, %v after the connect statements; want 2 (FULL)", sync, err)
 	}
 	var version int
 	if err := db.QueryRow(stmts["version"][0]).Scan(&version); err != nil || version != contractVersion {

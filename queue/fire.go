@@ -231,11 +231,13 @@ SELECT min(v) FROM (
     SELECT (SELECT min(run_at) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority = p.pr %s) AS v
     FROM p WHERE p.pr IS NOT NULL
     UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
+    UNION ALL SELECT min(heartbeat_at + stale_ms) FROM workers
     UNION ALL ` + nextScheduleSQL + `)`
 
 // NextWakeup returns the earliest time at which a run loop serving queues
 // (empty: all) has something to do: a queued task becomes due, a running
-// task's lease expires, or an enabled schedule comes due. It returns the zero
+// task's lease expires, a worker's heartbeat goes stale (its tasks can be
+// taken back), or an enabled schedule comes due. It returns the zero
 // time when none of these is pending.
 func (s *Store) NextWakeup(ctx context.Context, queues []string) (time.Time, error) {
 	q := nextWakeupSQL

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -27,11 +28,14 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 
 func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
 
+// syncMode lets benchmarks compare SLUICE_SYNC's modes: go test -bench . -sluice.sync normal
+var syncMode = flag.String("sluice.sync", "full", "synchronous mode of the test databases: full or normal")
+
 // mustStore opens a store on a fresh file with the given clock.
 func mustStore(tb testing.TB, clk *clock) *queue.Store {
 	tb.Helper()
 	db, err := sqlitewal.Open(context.Background(), filepath.Join(tb.TempDir(), "q.db"),
-		sqlitewal.Options{Migrations: queue.Migrations})
+		sqlitewal.Options{Migrations: queue.Migrations, Sync: sqlitewal.Sync(*syncMode)})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -40,6 +40,26 @@ var ErrNotDatabase = errors.New("not a SQLite database")
 // this one. The file is left unchanged.
 var ErrTooNew = errors.New("database schema is newer than this binary")
 
+// Sync is a synchronous mode of the writer connection (PRAGMA synchronous).
+type Sync string
+
+// Sync modes; see Options.Sync.
+const (
+	SyncFull   Sync = "full"
+	SyncNormal Sync = "normal"
+)
+
+// level is the value PRAGMA synchronous reads back for the mode.
+func (s Sync) level() (int, error) {
+	switch s {
+	case SyncFull:
+		return 2, nil
+	case SyncNormal:
+		return 1, nil
+	}
+	return 0, fmt.Errorf("synchronous mode %q: want %q or %q", s, SyncFull, SyncNormal)
+}
+
 // Options tunes Open. The zero value is usable.
 type Options struct {
 	// BusyTimeout is how long a statement waits for another process's lock
@@ -47,6 +67,11 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Readers is the size of the read-only connection pool. Default DefaultReaders.
 	Readers int
+	// Sync is the writer's synchronous mode: SyncFull (the default) syncs
+	// the WAL at every commit, so a commit survives power loss; SyncNormal
+	// syncs only at checkpoints, so a commit survives a process crash but
+	// the latest ones can be lost with the machine's power.
+	Sync Sync
 	// Migrations holds files named NNNN_description.sql (NNNN a positive number).
 	// Each file with a number above the database's user_version is applied in
 	// its own write transaction, in order, and user_version is set to its number.
@@ -114,6 +139,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	if opts.JournalSizeLimit <= 0 {
 		opts.JournalSizeLimit = DefaultJournalSizeLimit
+	}
+	if opts.Sync == "" {
+		opts.Sync = SyncFull
+	}
+	if _, err := opts.Sync.level(); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -217,7 +248,7 @@ func dsn(path string, opts Options, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(wal)")
-	q.Add("_pragma", "synchronous(normal)")
+	q.Add("_pragma", "synchronous("+string(opts.Sync)+")")
 	q.Add("_pragma", "foreign_keys(on)")
 	if readOnly {
 		q.Add("_pragma", "query_only(on)")
@@ -334,6 +365,13 @@ func (db *DB) init(ctx context.Context, opts Options, ms []migration, claim bool
 
 // checkWriter verifies the pragmas only the writer sets.
 func (db *DB) checkWriter(ctx context.Context, opts Options) error {
+	var level int
+	if err := db.Write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+		return fmt.Errorf("read synchronous: %w", err)
+	}
+	if want, _ := opts.Sync.level(); level != want {
+		return fmt.Errorf("synchronous is %d on the writer, want %d (%s)", level, want, opts.Sync)
+	}
 	var temp int
 	if err := db.Write.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp); err != nil {
 		return fmt.Errorf("read temp_store: %w", err)

@@ -28,6 +28,31 @@ func mustOpen(tb testing.TB, path string) *sqlitewal.DB {
 	return db
 }
 
+// TestSyncModes: each mode is set on the writer and read back; an unknown
+// one is refused before the file is touched.
+func TestSyncModes(t *testing.T) {
+	for mode, want := range map[sqlitewal.Sync]int{sqlitewal.SyncFull: 2, sqlitewal.SyncNormal: 1} {
+		t.Run(string(mode), func(t *testing.T) {
+			db, err := sqlitewal.Open(context.Background(), filepath.Join(t.TempDir(), "q.db"), sqlitewal.Options{Sync: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var got int
+			if err := db.Write.QueryRow("PRAGMA synchronous").Scan(&got); err != nil || got != want {
+				t.Fatalf("synchronous = %d, %v; want %d", got, err, want)
+			}
+		})
+	}
+	path := filepath.Join(t.TempDir(), "q.db")
+	if _, err := sqlitewal.Open(context.Background(), path, sqlitewal.Options{Sync: "off"}); err == nil {
+		t.Fatal("Open with synchronous off succeeded")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused open created the file: %v", err)
+	}
+}
+
 func TestOpenCreatesWALDatabase(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "missing", "folder")
 	path := filepath.Join(dir, "q.db")
@@ -38,8 +63,8 @@ func TestOpenCreatesWALDatabase(t *testing.T) {
 		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
 	}
 	var sync int
-	if err := db.Write.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 1 {
-		t.Fatalf("synchronous = %d, %v; want 1 (NORMAL)", sync, err)
+	if err := db.Write.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+		t.Fatalf("synchronous = %d, %v; want 2 (FULL, the default)", sync, err)
 	}
 	var fk int
 	if err := db.Write.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {

@@ -19,19 +19,37 @@ type Canceller interface {
 	CancelledAmong(ctx context.Context, ids []int64) ([]int64, error)
 }
 
-// running tracks the attempts in progress, so an operator's cancel can stop them.
+// errLost is the cause of a task context stopped because the task now
+// belongs to another worker (this one was judged dead).
+var errLost = errors.New("the task was taken over by another worker: this one was judged dead")
+
+// running tracks the attempts in progress, so an operator's cancel, or the
+// loss of their tasks to another worker, can stop them.
 type running struct {
-	mu     sync.Mutex
-	cancel map[int64]context.CancelCauseFunc
+	mu       sync.Mutex
+	cancel   map[int64]attempt
+	disowned map[string]bool // registrations judged dead: their attempts must not run
 }
 
-func (r *running) add(id int64, cancel context.CancelCauseFunc) {
+// attempt is one attempt in progress: the registration it runs under, and
+// how to stop it.
+type attempt struct {
+	owner  string
+	cancel context.CancelCauseFunc
+}
+
+// add records an attempt of task id run under owner's registration. An
+// attempt of a disowned registration is stopped at once.
+func (r *running) add(id int64, owner string, cancel context.CancelCauseFunc) {
 	r.mu.Lock()
-	if r.cancel == nil {
-		r.cancel = map[int64]context.CancelCauseFunc{}
+	defer r.mu.Unlock()
+	if r.disowned[owner] {
+		cancel(errLost)
 	}
-	r.cancel[id] = cancel
-	r.mu.Unlock()
+	if r.cancel == nil {
+		r.cancel = map[int64]attempt{}
+	}
+	r.cancel[id] = attempt{owner, cancel}
 }
 
 func (r *running) remove(id int64) {
@@ -52,11 +70,34 @@ func (r *running) ids() []int64 {
 
 func (r *running) stop(id int64) {
 	r.mu.Lock()
-	cancel := r.cancel[id]
+	a := r.cancel[id]
 	r.mu.Unlock()
-	if cancel != nil {
-		cancel(errCancelled)
+	if a.cancel != nil {
+		a.cancel(errCancelled)
 	}
+}
+
+// disown stops every attempt run under owner's registration, now and later:
+// another worker took its tasks.
+func (r *running) disown(owner string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.disowned == nil {
+		r.disowned = map[string]bool{}
+	}
+	r.disowned[owner] = true
+	for _, a := range r.cancel {
+		if a.owner == owner {
+			a.cancel(errLost)
+		}
+	}
+}
+
+// lost reports whether owner's registration was disowned.
+func (r *running) lost(owner string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.disowned[owner]
 }
 
 // watchCancels polls the store every interval for cancelled tasks among the

@@ -24,6 +24,10 @@ var errAbandoned = errors.New("shutdown grace over: attempt abandoned")
 // in l.wg passes to the new goroutine.
 func (l *loop) work(ctx context.Context) {
 	for t := range l.feed {
+		if l.active.lost(t.Worker) { // another worker owns it now: never start it
+			l.done <- queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: queue.Release, Error: errLost.Error()}
+			continue
+		}
 		o, ok := l.w.execute(ctx, t, l)
 		if !ok {
 			return // handed off
@@ -44,9 +48,12 @@ func (w *Worker) execute(ctx context.Context, t queue.Task, l *loop) (o queue.Ou
 		o.Kind, o.Error = queue.Release, "released unstarted: the worker was stopping"
 		return o, true
 	}
-	// A task that waited in the prefetch buffer must still be able to finish
-	// (and be killed) inside its lease, or another worker could run it too.
-	if room := t.LeaseUntil.Sub(start); room < t.Timeout+w.opts.KillGrace {
+
+	// A leased task (a store without heartbeats) that waited in the prefetch
+	// must still be able to finish, and be killed, inside its lease, or
+	// another worker could run it too. A registered worker's tasks have no
+	// lease: they are its own while it heartbeats.
+	if room := t.LeaseUntil.Sub(start); !t.LeaseUntil.IsZero() && room < t.Timeout+w.opts.KillGrace {
 		o.Kind, o.Error = queue.Release, fmt.Sprintf("released unstarted: only %s of its lease was left", room.Round(time.Millisecond))
 		return o, true
 	}
@@ -95,6 +102,10 @@ func (w *Worker) finish(o queue.Outcome, t queue.Task, result []byte, err error)
 	case errors.Is(err, errCancelled):
 		o.Kind, o.Error = queue.Cancel, err.Error()
 		log.Info("task stopped after an operator cancelled it")
+		return o
+	case errors.Is(err, errLost): // the loop drops the outcome
+		o.Kind, o.Error, o.Label = queue.Release, err.Error(), "lost"
+		log.Warn("attempt stopped: another worker took the task over")
 		return o
 	case errors.Is(err, errAbandoned):
 		o.Kind, o.Error, o.Label = queue.Release, err.Error(), "abandoned"
@@ -150,7 +161,7 @@ func (w *Worker) call(ctx context.Context, t queue.Task, active *running, handof
 
 	cctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
-	active.add(t.ID, cancelCause)
+	active.add(t.ID, t.Worker, cancelCause)
 	defer active.remove(t.ID)
 	tctx, cancel := context.WithTimeout(cctx, t.Timeout)
 	defer cancel()
@@ -163,6 +174,8 @@ func (w *Worker) call(ctx context.Context, t queue.Task, active *running, handof
 		switch {
 		case errors.Is(context.Cause(cctx), errCancelled):
 			return errCancelled
+		case errors.Is(context.Cause(cctx), errLost):
+			return errLost
 		case ctx.Err() != nil:
 			return errAbandoned
 		case errors.Is(tctx.Err(), context.DeadlineExceeded):

@@ -68,6 +68,14 @@ func (c *counter) snapshot() Summary {
 	return c.sum
 }
 
+// ownerID is the id the worker's tasks are held under now.
+func (w *Worker) ownerID() string {
+	if id := w.owner.Load(); id != nil {
+		return *id
+	}
+	return w.opts.ID
+}
+
 // progress builds a Progress report elapsed into the drain.
 func (w *Worker) progress(ctx context.Context, elapsed time.Duration, maxTasks int) Progress {
 	sum := w.counter.snapshot()
@@ -77,7 +85,7 @@ func (w *Worker) progress(ctx context.Context, elapsed time.Duration, maxTasks i
 		p.Rate = float64(p.Done) / elapsed.Seconds()
 	}
 	if w.due != nil {
-		if n, err := w.due.CountRemaining(ctx, w.opts.Queues, w.opts.ID); err == nil {
+		if n, err := w.due.CountRemaining(ctx, w.opts.Queues, w.ownerID()); err == nil {
 			p.Remaining = n
 			if maxTasks > 0 {
 				p.Remaining = min(p.Remaining, max(maxTasks-sum.Ran-sum.Released, 0))

@@ -23,7 +23,8 @@ type RunStore interface {
 	// FireDue fires every due schedule (see queue.Store.FireDue).
 	FireDue(ctx context.Context) ([]queue.Firing, error)
 	// NextWakeup returns when something next needs the loop: a task due, a
-	// lease expiring or a schedule due; zero when nothing is pending.
+	// lease expiring, a worker going stale or a schedule due; zero when
+	// nothing is pending.
 	NextWakeup(ctx context.Context, queues []string) (time.Time, error)
 	// Enqueued returns a channel closed when this process adds tasks.
 	Enqueued() <-chan struct{}
@@ -42,9 +43,10 @@ type RunOpts struct {
 
 // Run works until ctx is cancelled: it fires schedules at their due times,
 // runs tasks as they become due (at once when added through the same Store,
-// within opts.Poll when added by another process), and recovers expired
-// leases. Between events it sleeps until the earliest of the next due task,
-// lease expiry or schedule, the poll interval, an in-process enqueue and
+// within opts.Poll when added by another process), and takes back the tasks
+// of dead workers. Between events it sleeps until the earliest of the next
+// due task, lease expiry, stale heartbeat or schedule, the poll interval, an
+// in-process enqueue and
 // ctx's end: there is no fixed tick. Cancelling ctx stops it the way it
 // stops Drain. The Worker's store must implement RunStore.
 //
@@ -60,7 +62,7 @@ func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
 		opts.Poll = DefaultPoll
 	}
 	stopRetention := w.startRetention(ctx)
-	l := w.newLoop(DrainOpts{})
+	l := w.newLoop(DrainOpts{}, "run")
 	l.idle = &runIdle{w: w, store: rs, poll: opts.Poll, onFirings: opts.OnFirings}
 	sum, err := l.run(ctx)
 	sum.Pruned = stopRetention().Deleted

@@ -212,6 +212,10 @@ func (exchangeOnly) Exchange(context.Context, []queue.Outcome, queue.ClaimParams
 	return queue.ExchangeResult{}, nil
 }
 
+func (exchangeOnly) Register(context.Context, queue.WorkerInfo) error { return nil }
+
+func (exchangeOnly) Unregister(context.Context, string, int) (int, error) { return 0, nil }
+
 // BenchmarkRunEnqueueToStart measures, per task, the time from just before
 // Enqueue on the Store that Run uses to the start of the job's handler: the
 // in-process path (no polling). Run with: go test ./worker -bench RunEnqueueToStart -run '^$'

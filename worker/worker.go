@@ -28,9 +28,14 @@ const (
 )
 
 // Store is what a Worker needs from the task store. *queue.Store implements
-// it; another backend only has to provide the same exchange.
+// it; another backend only has to provide the same exchange and registry of
+// live workers.
 type Store interface {
 	Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.ClaimParams) (queue.ExchangeResult, error)
+	// Register records a live worker; Exchange heartbeats it.
+	Register(ctx context.Context, w queue.WorkerInfo) error
+	// Unregister removes a worker, returning what it still held to the queue.
+	Unregister(ctx context.Context, id string, defaultMaxAttempts int) (int, error)
 }
 
 // Defaults of Options. They are the defaults of the SLUICE_* settings too:
@@ -42,6 +47,8 @@ const (
 	DefaultBackoffBase   = 10 * time.Second  // SLUICE_BACKOFF_BASE
 	DefaultBackoffMax    = time.Hour         // SLUICE_BACKOFF_MAX
 	DefaultShutdownGrace = 30 * time.Second  // SLUICE_SHUTDOWN_GRACE
+	DefaultHeartbeat     = 2 * time.Second   // SLUICE_HEARTBEAT
+	DefaultStaleAfter    = 30 * time.Second  // SLUICE_STALE_AFTER
 )
 
 // Options configures a Worker. Zero fields take the defaults noted.
@@ -50,7 +57,7 @@ type Options struct {
 	Queues        []string      // queues served; empty serves all
 	Timeout       time.Duration // for tasks stored without one; default DefaultTimeout
 	LeaseMargin   time.Duration // lease = timeout + margin; default DefaultLeaseMargin
-	KillGrace     time.Duration // SIGTERM to SIGKILL for isolated jobs; part of the lease check
+	KillGrace     time.Duration // SIGTERM to SIGKILL for isolated jobs; part of the check of a leased task's room
 	MaxAttempts   int           // for tasks stored without one; default DefaultMaxAttempts
 	Backoff       Backoff       // default DefaultBackoffBase, DefaultBackoffMax
 	ShutdownGrace time.Duration // after a stop, how long running tasks may finish; default DefaultShutdownGrace
@@ -61,8 +68,16 @@ type Options struct {
 	// CancelPoll is how often running tasks are checked for an operator's
 	// cancel. Default DefaultCancelPoll.
 	CancelPoll time.Duration
-	ID         string           // identifies this process's leases; default host-pid-random
-	Now        func() time.Time // clock for leases and retry times; default time.Now
+	// Heartbeat is how often the worker records that it lives, and so the
+	// longest a finished outcome waits to be written. Default DefaultHeartbeat.
+	Heartbeat time.Duration
+	// StaleAfter is how old its last heartbeat must be before other workers
+	// take its tasks back. Default DefaultStaleAfter; Heartbeat is cut to a
+	// third of it if longer.
+	StaleAfter time.Duration
+	Version    string           // recorded with the worker's registration
+	ID         string           // identifies this process's tasks; default host-pid-random
+	Now        func() time.Time // clock for retry times; default time.Now
 	Logger     *slog.Logger
 
 	// Retention removes old finished tasks while a drain or a run goes on,
@@ -90,12 +105,12 @@ type Report struct {
 type Done struct {
 	Job, Queue string
 	Outcome    queue.Outcome
-	Stale      bool // dropped: the task's lease had been taken over (an operator's cancel is a Cancel, not Stale)
+	Stale      bool // dropped: another worker had taken the task over (an operator's cancel is a Cancel, not Stale)
 }
 
 // DefaultPrefetch is the default cap on claimed tasks waiting for a goroutine.
-// Claimed tasks count an attempt, so a worker killed with SIGKILL charges
-// each of them one when their leases expire: the cap bounds that damage.
+// Tasks waiting there are not charged an attempt when the worker dies, but
+// wait for its heartbeat to go stale: the cap bounds how many are delayed.
 // Measured (BENCHMARKS.md): 128 drains no-op tasks about as fast as 512.
 const DefaultPrefetch = 128
 
@@ -105,9 +120,10 @@ type Worker struct {
 	jobs    *jobs.Registry
 	opts    Options
 	log     *slog.Logger
-	counter *counter   // what the drain did so far, for progress reports
-	pruner  Pruner     // nil when the store cannot prune
-	due     DueCounter // nil when the store cannot count due tasks
+	counter *counter               // what the drain did so far, for progress reports
+	owner   atomic.Pointer[string] // the id registered now: opts.ID, or a new one after a loss
+	pruner  Pruner                 // nil when the store cannot prune
+	due     DueCounter             // nil when the store cannot count due tasks
 }
 
 // New returns a Worker; it starts nothing until Drain is called.
@@ -139,6 +155,15 @@ func New(store Store, registry *jobs.Registry, opts Options) *Worker {
 	if opts.CancelPoll <= 0 {
 		opts.CancelPoll = DefaultCancelPoll
 	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = DefaultStaleAfter
+	}
+	// Others must see a few heartbeats within the stale limit (config checks
+	// SLUICE_* values; a Go program's own values are brought into line).
+	opts.Heartbeat = min(opts.Heartbeat, opts.StaleAfter/3)
 	if opts.ID == "" {
 		opts.ID = NewID()
 	}
@@ -154,7 +179,7 @@ func New(store Store, registry *jobs.Registry, opts Options) *Worker {
 	return w
 }
 
-// NewID returns a lease owner id that is unique across hosts and restarts.
+// NewID returns a worker id that is unique across hosts and restarts.
 func NewID() string {
 	host, _ := os.Hostname()
 	b := make([]byte, 4)
@@ -170,8 +195,8 @@ type Summary struct {
 	Retried   int // failed attempts whose task will run again later
 	Released  int // tasks put back unstarted or unfinished at shutdown
 	Cancelled int
-	Stale     int // outcomes dropped because the task's lease had been taken over
-	Recovered int // tasks of dead workers whose expired leases were recovered
+	Stale     int // outcomes dropped because another worker had taken the task over
+	Recovered int // tasks taken back from dead workers
 	Pruned    int // old finished tasks removed by retention
 	Elapsed   time.Duration
 }
@@ -225,7 +250,7 @@ func (w *Worker) Drain(ctx context.Context, opts DrainOpts) (Summary, error) {
 	var bg sync.WaitGroup
 	bg.Go(func() { w.report(ctx, w.opts.Now(), opts.MaxTasks, done) })
 
-	l := w.newLoop(opts)
+	l := w.newLoop(opts, "drain")
 	sum, err := l.run(ctx)
 	close(done)
 	bg.Wait()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -33,11 +34,14 @@ type env struct {
 	opts  worker.Options
 }
 
+// syncMode lets benchmarks compare SLUICE_SYNC's modes: go test -bench Drain -sluice.sync normal
+var syncMode = flag.String("sluice.sync", "full", "synchronous mode of the test databases: full or normal")
+
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	db, err := sqlitewal.Open(context.Background(), filepath.Join(tb.TempDir(), "q.db"),
-		sqlitewal.Options{Migrations: queue.Migrations})
+		sqlitewal.Options{Migrations: queue.Migrations, Sync: sqlitewal.Sync(*syncMode)})
 	if err != nil {
 		tb.Fatal(err)
 	}

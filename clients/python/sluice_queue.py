@@ -42,6 +42,7 @@ BUSY_TIMEOUT_MS = 5000
 CONNECT_SQL = (
     """PRAGMA busy_timeout = 5000""",
     """PRAGMA journal_mode = WAL""",
+    """PRAGMA synchronous = FULL""",
 )
 
 VERSION_SQL = """SELECT version FROM sluice_contract WHERE version = 1"""

@@ -1,0 +1,176 @@
+package queue_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/queue"
+)
+
+const stale = 10 * time.Second
+
+// register registers worker id with a stale limit of stale and returns
+// ClaimParams for it.
+func register(tb testing.TB, s *queue.Store, id string) queue.ClaimParams {
+	tb.Helper()
+	if err := s.Register(context.Background(), queue.WorkerInfo{ID: id, Host: "h", PID: 1, Version: "test",
+		Command: "drain", StaleAfter: stale}); err != nil {
+		tb.Fatal(err)
+	}
+	p := params
+	p.Worker, p.Registered = id, true
+	return p
+}
+
+func get(tb testing.TB, s *queue.Store, id int64) queue.Task {
+	tb.Helper()
+	task, err := s.Get(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return task
+}
+
+func lastOutcome(t queue.Task) string {
+	if len(t.History) == 0 {
+		return ""
+	}
+	return t.History[len(t.History)-1].Outcome
+}
+
+// TestLiveWorkerKeepsItsTasks: however long past their timeouts and leases,
+// a heartbeating worker's tasks (running or waiting in its prefetch) are
+// never taken by another worker's claim, and its outcomes are written.
+func TestLiveWorkerKeepsItsTasks(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	for range 3 {
+		mustEnqueue(t, s, queue.EnqueueParams{Job: "j", Timeout: time.Second})
+	}
+	a, b := register(t, s, "a"), register(t, s, "b")
+	a.Starts = 1
+	claimed := exchange(t, s, nil, a).Claimed
+	if len(claimed) != 3 {
+		t.Fatalf("claimed %d; want 3", len(claimed))
+	}
+	hb := a
+	hb.Limit = 0
+	for range 10 { // far past the tasks' timeouts, heartbeating within the stale limit
+		clk.Advance(stale - time.Millisecond)
+		if res := exchange(t, s, nil, b); res.Recovered != 0 || len(res.Claimed) != 0 {
+			t.Fatalf("another worker recovered %d, claimed %d of a live worker's tasks", res.Recovered, len(res.Claimed))
+		}
+		if res := exchange(t, s, nil, hb); res.Lost {
+			t.Fatal("a live worker was reported lost")
+		}
+	}
+	var outs []queue.Outcome
+	for _, c := range claimed {
+		outs = append(outs, queue.Outcome{ID: c.ID, Attempt: c.Attempt, Kind: queue.Succeed, StartedAt: c.StartedAt})
+	}
+	a.Limit = 0
+	if res := exchange(t, s, outs, a); len(res.Stale) != 0 || res.Lost {
+		t.Fatalf("outcomes of a live worker: %d stale, lost %v", len(res.Stale), res.Lost)
+	}
+}
+
+// TestDeadWorkerTasksComeBack: once a worker's heartbeat is older than its
+// stale limit, the next claim takes back its tasks: the started ones
+// charged (worker_died), the unstarted ones not (worker_died_unstarted).
+// The dead worker's next exchange learns it lost them and writes nothing.
+func TestDeadWorkerTasksComeBack(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	var ids []int64
+	for range 3 {
+		ids = append(ids, mustEnqueue(t, s, queue.EnqueueParams{Job: "j", Timeout: time.Hour}))
+	}
+	a, b := register(t, s, "a"), register(t, s, "b")
+	a.Starts = 1 // ids[0] starts at once, ids[1] and ids[2] wait in the prefetch
+	claimed := exchange(t, s, nil, a).Claimed
+	hb := a
+	hb.Limit, hb.Started = 0, []int64{ids[1]} // ids[1] started since
+	exchange(t, s, nil, hb)
+
+	clk.Advance(stale - time.Millisecond)
+	if res := exchange(t, s, nil, b); res.Recovered != 0 {
+		t.Fatalf("recovered %d before the stale limit", res.Recovered)
+	}
+	clk.Advance(time.Millisecond)
+	b.Limit = 0 // a heartbeat alone recovers nothing
+	if res := exchange(t, s, nil, b); res.Recovered != 0 {
+		t.Fatalf("a heartbeat recovered %d", res.Recovered)
+	}
+	b.Limit = 10
+	res := exchange(t, s, nil, b)
+	if res.Recovered != 3 {
+		t.Fatalf("recovered %d; want 3", res.Recovered)
+	}
+	for i, want := range []struct {
+		outcome string
+		attempt int
+	}{{queue.OutcomeWorkerDied, 1}, {queue.OutcomeWorkerDied, 1}, {queue.OutcomeWorkerDiedUnstarted, 0}} {
+		task := get(t, s, ids[i])
+		// b claimed them again at once: the attempt after the recovery is one more.
+		if got := lastOutcome(task); got != want.outcome || task.Attempt != want.attempt+1 {
+			t.Errorf("task %d: last outcome %q, attempt %d; want %q, %d", i, got, task.Attempt, want.outcome, want.attempt+1)
+		}
+	}
+
+	out := queue.Outcome{ID: claimed[0].ID, Attempt: claimed[0].Attempt, Kind: queue.Succeed}
+	hb.Started = nil
+	if res := exchange(t, s, []queue.Outcome{out}, hb); !res.Lost {
+		t.Fatal("the dead worker's exchange did not report it lost")
+	}
+	if task := get(t, s, ids[0]); task.State != queue.Running || task.Worker != "b" {
+		t.Errorf("after the dead worker's outcome: %s under %q; want running under b", task.State, task.Worker)
+	}
+	workers, err := s.Workers(context.Background())
+	if err != nil || len(workers) != 1 || workers[0].ID != "b" || !slices.Equal(workers[0].Tasks, ids) {
+		t.Errorf("workers = %+v, %v; want b alone holding %v", workers, err, ids)
+	}
+}
+
+// TestRecoveriesAreBounded: a task whose workers keep dying before its start
+// is recorded is never charged, but ends failed after MaxRecoveries.
+func TestRecoveriesAreBounded(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "j"})
+	for i := range queue.MaxRecoveries {
+		p := register(t, s, "w"+string(rune('a'+i)))
+		p.Starts = 0
+		res := exchange(t, s, nil, p)
+		if len(res.Claimed) != 1 {
+			t.Fatalf("round %d: claimed %d; want 1 (recovered %d)", i, len(res.Claimed), res.Recovered)
+		}
+		clk.Advance(stale)
+	}
+	exchange(t, s, nil, register(t, s, "last"))
+	task := get(t, s, id)
+	if task.State != queue.Failed || task.Error != queue.RecoveriesError || task.Attempt != 0 {
+		t.Errorf("task %s attempt %d error %q; want failed, no attempt charged, %q", task.State, task.Attempt, task.Error, queue.RecoveriesError)
+	}
+}
+
+// TestUnregisterReturnsHeldTasks: a worker that leaves holding tasks gives
+// them back at once.
+func TestUnregisterReturnsHeldTasks(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "j"})
+	p := register(t, s, "a")
+	exchange(t, s, nil, p)
+	n, err := s.Unregister(context.Background(), "a", 3)
+	if err != nil || n != 1 {
+		t.Fatalf("Unregister = %d, %v; want 1", n, err)
+	}
+	if task := get(t, s, id); task.State != queue.Queued || task.Attempt != 0 {
+		t.Errorf("task %s attempt %d; want queued, no attempt charged", task.State, task.Attempt)
+	}
+	if res := exchange(t, s, nil, p); !res.Lost {
+		t.Error("an unregistered worker's exchange did not report it lost")
+	}
+}
