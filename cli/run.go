@@ -18,11 +18,11 @@ Usage: sluice run
 Works until SIGTERM or SIGINT: fires each schedule at its due time, runs
 tasks as they become due with SLUICE_WORKERS at once, and takes back the
 tasks of workers that died once their heartbeat is older than
-SLUICE_STALE_AFTER. A task enqueued by this
-process starts at once; one inserted by another process (sluice enqueue, SQL)
-starts within SLUICE_POLL. Between events it sleeps until the next due task,
-stale heartbeat or schedule: there is no fixed tick. SLUICE_SCHEDULES, when set,
-is synced at start.
+SLUICE_STALE_AFTER. A task enqueued by this process starts at once; one
+inserted by another process (sluice enqueue, SQL) starts within SLUICE_POLL.
+Between events it sleeps until the next due task, stale heartbeat or
+schedule: there is no fixed tick. SLUICE_SCHEDULES, when set, is synced at
+start.
 
 Like drain, it removes old finished tasks as SLUICE_KEEP_SUCCEEDED and
 SLUICE_KEEP_FAILED say, at start and then every minute, in small batches
@@ -38,8 +38,8 @@ unless SLUICE_WEB_TOKEN is set).
 SIGTERM or SIGINT stops claiming, lets running tasks finish within
 SLUICE_SHUTDOWN_GRACE, records everything and exits 0. A second signal exits
 at once; other workers take back whatever was running once its heartbeat
-is stale. The HTTP server keeps
-answering during the grace and stops with the run.
+is stale. The HTTP server keeps answering during the grace and stops with
+the run.
 
 Under systemd with Type=notify (NOTIFY_SOCKET set) it says READY=1 once
 it works and STOPPING=1 on the signal, and with WatchdogSec it sends

@@ -17,9 +17,10 @@ Usage: sluice status [flags]
 
 Shows the queue at a glance: tasks per queue and state, how long the oldest
 due task of each queue has waited, the live workers with the age of their
-last heartbeat and the tasks each holds, the running tasks, failures in the last hour and day, tasks finished per minute over the
-last hour (one character a minute, oldest first), and the next runs of the
-enabled schedules (the soonest five, in each schedule's zone and in UTC).
+last heartbeat and the tasks each holds, the running tasks, failures in the
+last hour and day, tasks finished per minute over the last hour (one
+character a minute, oldest first), and the next runs of the enabled
+schedules (the soonest five, in each schedule's zone and in UTC).
 
 Examples:
   sluice status
