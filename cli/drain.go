@@ -61,6 +61,7 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer e.closeJobs()
 	if *deadline == 0 {
 		*deadline = e.cfg.DrainDeadline
 	}

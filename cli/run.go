@@ -69,6 +69,7 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer e.closeJobs()
 	if err := e.cfg.CheckPrograms(); err != nil {
 		return err
 	}

@@ -68,6 +68,13 @@ type Config struct {
 	MemoryMax int64 `env:"MEMORY_MAX" envDefault:"0" help:"memory limit of each exec or process-isolated attempt, in bytes (its cgroup's memory.max; needs cgroup v2); 0: none"`
 	PidsMax   int64 `env:"PIDS_MAX" envDefault:"0" help:"process limit of each exec or process-isolated attempt (its cgroup's pids.max; needs cgroup v2); 0: none"`
 
+	// Warm workers (warm.go, docs/warm-protocol.md): SLUICE_WARM_<NAME>
+	// defines them, these two say when a process is replaced.
+	WarmRecycle int   `env:"WARM_RECYCLE" envDefault:"500" help:"a warm worker process is replaced after this many tasks (Django-Q2's recycle); 0: never"`
+	WarmMaxRSS  Bytes `env:"WARM_MAX_RSS" envDefault:"0" help:"a warm worker process whose resident memory exceeds this after a task is replaced (512MiB, 1GB; Django-Q2's max_rss, which counts KiB); 0: no ceiling"`
+	// Warm maps job names to the commands of their warm workers, from SLUICE_WARM_<NAME>.
+	Warm map[string][]string `env:"-"`
+
 	// Exec maps job names to the commands that run them, from SLUICE_EXEC_<NAME>.
 	Exec map[string][]string `env:"-"`
 	// Declared holds the schedules of SLUICE_SCHEDULES; nil when it is not
@@ -128,6 +135,7 @@ func ParseWith(environ []string, opts ParseOpts) (Config, error) {
 	var execProblems []string
 	cfg.Exec, execProblems = parseExec(vars)
 	problems = append(problems, execProblems...)
+	problems = append(problems, cfg.parseWarm(vars)...)
 	// Range and relation problems are listed whatever else failed, except
 	// those about a variable that did not parse.
 	problems = append(problems, without(append(cfg.validate(), cfg.bounds()...), failed)...)
@@ -157,6 +165,7 @@ func describe(err error, vars map[string]string) (problem, name string) {
 			"int64":         "a whole number",
 			"time.Duration": "a duration such as 90s, 5m or 1h30m",
 			"queue.Keep":    "an age such as 7d or 36h, a count such as 10000, both (7d,10000) or forever",
+			"config.Bytes":  "a size such as 512MiB, 1GB or 0",
 		}[pe.Type.String()]
 		if want == "" {
 			want = "a value of type " + pe.Type.String()
@@ -182,7 +191,7 @@ func unknown(vars map[string]string) []string {
 	}
 	var out []string
 	for k := range vars {
-		if strings.HasPrefix(k, Prefix) && !known[k] && !strings.HasPrefix(k, ExecPrefix) && !strings.HasPrefix(k, TaskPrefix) {
+		if strings.HasPrefix(k, Prefix) && !known[k] && !strings.HasPrefix(k, ExecPrefix) && !strings.HasPrefix(k, TaskPrefix) && !strings.HasPrefix(k, WarmPrefix) {
 			out = append(out, fmt.Sprintf("%s: unknown variable%s", k, suggest(k)))
 		}
 	}
@@ -309,6 +318,9 @@ func (c Config) knownJob(known func(string) error) func(string) error {
 		if _, ok := c.Exec[name]; ok {
 			return nil
 		}
+		if _, ok := c.Warm[name]; ok {
+			return nil
+		}
 		return known(name)
 	}
 }
@@ -395,12 +407,18 @@ func format(v any) string {
 // parseExec reads the SLUICE_EXEC_<NAME> variables: each a JSON array of
 // strings, the program and its arguments. The job is <name> in lower case.
 func parseExec(vars map[string]string) (map[string][]string, []string) {
+	return parseCommands(vars, ExecPrefix, nil)
+}
+
+// parseCommands reads the variables prefix<NAME> as parseExec describes,
+// except the names in skip (settings that share the prefix).
+func parseCommands(vars map[string]string, prefix string, skip map[string]bool) (map[string][]string, []string) {
 	exec := map[string][]string{}
 	var problems []string
 	keys := map[string][]string{} // job name -> the variables defining it
 	for k, v := range vars {
-		suffix, ok := strings.CutPrefix(k, ExecPrefix)
-		if !ok {
+		suffix, ok := strings.CutPrefix(k, prefix)
+		if !ok || skip[k] {
 			continue
 		}
 		name := strings.ToLower(suffix)

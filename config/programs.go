@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// CheckPrograms finds the program of every exec job (SLUICE_EXEC_*) the way
+// CheckPrograms finds the program of every exec job (SLUICE_EXEC_*) and
+// warm worker (SLUICE_WARM_*) the way
 // running it will, so that a missing or unexecutable one stops the start
 // (an *Error, exit 78, naming it) instead of failing every task. A process
 // that runs tasks calls it; one that only reads the queue need not.
@@ -16,6 +17,11 @@ func (c Config) CheckPrograms() error {
 	for name, argv := range c.Exec {
 		if _, err := exec.LookPath(argv[0]); err != nil {
 			problems = append(problems, fmt.Sprintf("%s%s: program %q: %v", ExecPrefix, strings.ToUpper(name), argv[0], cause(err)))
+		}
+	}
+	for name, argv := range c.Warm {
+		if _, err := exec.LookPath(argv[0]); err != nil {
+			problems = append(problems, fmt.Sprintf("%s%s: program %q: %v", WarmPrefix, strings.ToUpper(name), argv[0], cause(err)))
 		}
 	}
 	if len(problems) == 0 {

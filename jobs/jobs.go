@@ -34,8 +34,9 @@ type Job struct {
 // Registry maps job names to jobs. Register everything before workers start;
 // lookups are safe for concurrent use.
 type Registry struct {
-	mu   sync.RWMutex
-	jobs map[string]Job
+	mu    sync.RWMutex
+	jobs  map[string]Job
+	pools []*Pool // of AddWarm's jobs, for Close
 }
 
 // NewRegistry returns a registry holding the built-in jobs (echo_test).

@@ -72,6 +72,27 @@ func Warm(name string, opts WarmOpts) (Job, *Pool) {
 	return Job{Name: name, Isolated: true, Func: p.run}, p
 }
 
+// AddWarm adds a warm job (see Warm); Close stops its processes.
+func (r *Registry) AddWarm(name string, opts WarmOpts) {
+	j, p := Warm(name, opts)
+	r.Add(j)
+	r.mu.Lock()
+	r.pools = append(r.pools, p)
+	r.mu.Unlock()
+}
+
+// Close stops the processes of the registry's warm jobs (Pool.Close).
+func (r *Registry) Close() error {
+	r.mu.RLock()
+	pools := r.pools
+	r.mu.RUnlock()
+	var errs []error
+	for _, p := range pools {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // Pool holds the warm processes of one job.
 type Pool struct {
 	name string

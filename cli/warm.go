@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/jobs"
+)
+
+// addWarm adds the warm workers of SLUICE_WARM_* to reg and returns the
+// problems (a name a Go handler already has).
+func addWarm(reg *jobs.Registry, cfg config.Config) []string {
+	var problems []string
+	for name, argv := range cfg.Warm {
+		if _, err := reg.Lookup(name); err == nil {
+			problems = append(problems, fmt.Sprintf("%s%s: job %q is already defined by a Go handler", config.WarmPrefix, strings.ToUpper(name), name))
+			continue
+		}
+		reg.AddWarm(name, jobs.WarmOpts{
+			Argv:      argv,
+			Processes: cfg.Workers,
+			Recycle:   cfg.WarmRecycle,
+			MaxRSS:    int64(cfg.WarmMaxRSS),
+			KillGrace: cfg.KillGrace,
+		})
+	}
+	return problems
+}
+
+// closeJobs stops the warm workers' processes once a command stops running
+// tasks; one that had to be killed is worth a line.
+func (e *env) closeJobs() {
+	if err := e.jobs.Close(); err != nil {
+		e.log.Warn("warm workers stopped", "err", err)
+	}
+}
