@@ -1,0 +1,278 @@
+"""Django-Q2's task functions on Sluice (docs/django.md maps each one)."""
+
+import datetime
+import json
+import subprocess
+import time
+import traceback
+
+from django.utils.module_loading import import_string
+
+import sluice_queue
+
+from . import conf
+from .schedules import SLUICE_TYPES
+
+# Options async_task takes out of its keyword arguments, as Django-Q2 does;
+# pass them in q_options when the function has a parameter of the same name.
+OPTIONS = frozenset({
+    "timeout", "group", "task_name", "cluster", "queue", "q_options", "sync", "hook",
+    "delay", "run_at", "priority", "unique", "max_attempts", "save", "ack_failure",
+})
+
+# How much of a traceback becomes a failed attempt's error (the end of it).
+ERROR_TAIL = 2000
+
+# Results of tasks run in SYNC mode, by id: they never reach the queue.
+_sync = {}
+
+
+def func_path(func):
+    """The dotted path of func (a callable or a dotted path), checked to import."""
+    if callable(func):
+        path = "{}.{}".format(func.__module__, func.__qualname__)
+        if "<" in path:
+            raise ValueError("{!r} has no importable dotted path: pass a module-level function".format(func))
+    else:
+        path = str(func)
+    import_string(path)  # fail at enqueue, not in the worker
+    return path
+
+
+def async_task(func, *args, **kwargs):
+    """Enqueue func(*args, **kwargs) and return the task's id.
+
+    func is a dotted path ("accounts.tasks.echo_test") or a module-level
+    function. Arguments and the result must be JSON (no pickle). Options, as
+    keyword arguments or in q_options: timeout (seconds), group, task_name,
+    cluster or queue, delay (seconds), run_at (aware datetime), priority
+    (int >= 0, higher first), unique (a key: no second task while one with the
+    key is queued or running), max_attempts, sync. Inside an atomic() block on
+    the queue's database the task is enqueued in that transaction.
+    """
+    opts = dict(kwargs.pop("q_options", {}) or {})
+    for name in list(kwargs):
+        if name in OPTIONS:
+            opts[name] = kwargs.pop(name)
+    if opts.get("hook"):
+        raise NotImplementedError("hook= is not available yet on Sluice (docs/django.md)")
+    payload = {"func": func_path(func), "args": list(args), "kwargs": kwargs}
+    if opts.get("task_name"):
+        payload["name"] = opts["task_name"]
+    try:
+        json.dumps(payload)
+    except TypeError as e:
+        raise TypeError("task arguments must be JSON: {}".format(e)) from e
+
+    if opts.get("sync", conf.get("SYNC")):
+        return _run_sync(payload, opts.get("group"))
+    queue = opts.get("queue") or opts.get("cluster") or conf.get("QUEUE")
+    timeout = opts.get("timeout", conf.get("TIMEOUT"))
+    max_attempts = opts.get("max_attempts", conf.get("MAX_ATTEMPTS"))
+    if opts.get("unique"):
+        return _enqueue_unique(payload, opts, queue, timeout, max_attempts)
+    return sluice_queue.enqueue(
+        conf.db_path(), conf.get("JOB"), payload,
+        queue=queue, priority=opts.get("priority"), run_at=opts.get("run_at"), delay=opts.get("delay"),
+        max_attempts=max_attempts, timeout=timeout, group=opts.get("group"),
+        conn=conf.raw_connection(),
+    )
+
+
+def _run_sync(payload, group):
+    """Run a task inline, in the caller's database connection (tests)."""
+    started = time.time()
+    ok, value = run_payload(payload)
+    task_id = -(len(_sync) + 1)  # negative: never a real task's id
+    _sync[task_id] = Task({
+        "id": task_id, "job": conf.get("JOB"), "payload": json.dumps(payload), "queue": None,
+        "state": "succeeded" if ok else "failed", "attempt": 1, "task_group": group,
+        "started_at": int(started * 1000), "finished_at": int(time.time() * 1000),
+        "duration_ms": int((time.time() - started) * 1000),
+        "result": json.dumps(value) if ok else None, "error": None if ok else value,
+    })
+    return task_id
+
+
+def run_payload(payload):
+    """Import and call a task's function: (True, result) or (False, error).
+
+    The error is the end of the traceback; a result that is not JSON is an
+    error too.
+    """
+    try:
+        func = import_string(payload["func"])
+        value = func(*payload.get("args", []), **payload.get("kwargs", {}))
+        json.dumps(value)
+        return True, value
+    except Exception:
+        return False, traceback.format_exc()[-ERROR_TAIL:]
+
+
+def _enqueue_unique(payload, opts, queue, timeout, max_attempts):
+    """unique= goes through `sluice enqueue -unique` (not in the caller's transaction)."""
+    argv = ["enqueue", "-unique", str(opts["unique"])]
+    for flag, value in (("-queue", queue), ("-priority", opts.get("priority")),
+                        ("-group", opts.get("group")), ("-max-attempts", max_attempts)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if timeout is not None:
+        argv += ["-timeout", "{}ms".format(int(timeout * 1000))]
+    if opts.get("delay") is not None:
+        argv += ["-delay", "{}ms".format(int(opts["delay"] * 1000))]
+    return int(sluice(*argv, conf.get("JOB"), json.dumps(payload)).split()[-1])
+
+
+def sluice(*args):
+    """Run the sluice program on the queue's database; return its stdout."""
+    env = conf.sluice_env()
+    # enqueue checks that the job exists; the worker's definition is not needed here.
+    env.setdefault("SLUICE_WARM_" + conf.get("JOB").upper(), '["sluice_worker"]')
+    p = subprocess.run([conf.get("BINARY"), *args], env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("sluice {}: {}".format(" ".join(args[:2]), p.stderr.strip()))
+    return p.stdout
+
+
+class Task:
+    """A task as fetch returns it, with Django-Q2's attribute names."""
+
+    def __init__(self, row):
+        payload = json.loads(row.get("payload") or "{}")
+        self.id = row["id"]
+        self.func = payload.get("func")
+        self.args = payload.get("args", [])
+        self.kwargs = payload.get("kwargs", {})
+        self.name = payload.get("name") or self.func
+        self.group = row.get("task_group")
+        self.queue = row.get("queue")
+        self.state = row["state"]
+        self.success = row["state"] == "succeeded"
+        self.attempt_count = row.get("attempt")
+        self.error = row.get("error")
+        self.result = json.loads(row["result"]) if row.get("result") is not None and self.success else None
+        self.started = _time(row.get("started_at"))
+        self.stopped = _time(row.get("finished_at"))
+        self.time_taken = None if row.get("duration_ms") is None else row["duration_ms"] / 1000
+        # One entry per attempt (docs/sql-contract.md); attempt_count restarts at a resubmit.
+        self.history = json.loads(row.get("history") or "[]")
+
+    def __repr__(self):
+        return "<Task {} {} {}>".format(self.id, self.func, self.state)
+
+
+def _time(ms):
+    if ms is None:
+        return None
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
+
+
+COLUMNS = ("id, job, payload, queue, priority, state, attempt, max_attempts, timeout_ms, task_group, "
+           "run_at, created_at, started_at, finished_at, duration_ms, result, error, history")
+
+
+def _rows(where, params):
+    with conf.connection().cursor() as c:
+        c.execute("SELECT {} FROM sluice_tasks_v1 WHERE {}".format(COLUMNS, where), params)
+        names = [d[0] for d in c.description]
+        return [dict(zip(names, r)) for r in c.fetchall()]
+
+
+def fetch(task_id, wait=0):
+    """The task (a Task) once it finished, else None. wait: milliseconds to
+    wait for it to finish (-1: forever), as in Django-Q2."""
+    if task_id in _sync:
+        return _sync[task_id]
+    deadline = None if wait < 0 else time.monotonic() + wait / 1000
+    while True:
+        rows = _rows("id = %s", [task_id])
+        if rows and rows[0]["state"] in sluice_queue.FINAL_STATES:
+            return Task(rows[0])
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def result(task_id, wait=0):
+    """The task's result once it succeeded, else None (Django-Q2's result)."""
+    task = fetch(task_id, wait)
+    return task.result if task else None
+
+
+def fetch_group(group, failures=True, count=None, wait=0):
+    """The finished tasks of a group, oldest first (failed ones too unless failures=False)."""
+    states = ("succeeded", "failed", "cancelled") if failures else ("succeeded",)
+    deadline = time.monotonic() + max(wait, 0) / 1000
+    while True:
+        rows = _rows("task_group = %s AND state IN ({}) ORDER BY id".format(", ".join(["%s"] * len(states))),
+                     [group, *states])
+        if count is None or len(rows) >= count or time.monotonic() >= deadline:
+            return [Task(r) for r in rows]
+        time.sleep(0.05)
+
+
+def result_group(group, failures=False, count=None, wait=0):
+    """The results of a group's tasks (None for failed ones when failures=True)."""
+    return [t.result for t in fetch_group(group, failures, count, wait)]
+
+
+def count_group(group, failures=False):
+    """How many of a group's tasks finished: succeeded ones, or failed ones with failures=True."""
+    with conf.connection().cursor() as c:
+        c.execute("SELECT count(*) FROM sluice_tasks_v1 WHERE task_group = %s AND state = %s",
+                  [group, "failed" if failures else "succeeded"])
+        return c.fetchone()[0]
+
+
+def delete_group(group, tasks=False):
+    """Not available: Sluice removes finished tasks by age or count (SLUICE_KEEP_*, sluice purge)."""
+    raise NotImplementedError("delete_group: Sluice has no per-group delete; see SLUICE_KEEP_SUCCEEDED and sluice purge")
+
+
+def queue_size(cluster=None):
+    """Tasks queued (waiting or due), in one queue or all."""
+    where, params = "state = 'queued'", []
+    if cluster:
+        where, params = where + " AND queue = %s", [cluster]
+    with conf.connection().cursor() as c:
+        c.execute("SELECT count(*) FROM sluice_tasks_v1 WHERE " + where, params)
+        return c.fetchone()[0]
+
+
+def schedule(func, *args, name=None, schedule_type="O", minutes=None, repeats=-1, next_run=None,
+             cron=None, q_options=None, **kwargs):
+    """Add a schedule with Django-Q2's arguments, through `sluice schedule add`.
+
+    repeats: -1 forever, N > 0 that many runs (as Django-Q2). next_run: an
+    aware datetime, the first due time. Returns the schedule's name.
+    """
+    q_options = dict(q_options or {})
+    for opt in ("timeout", "cluster", "queue", "priority", "max_attempts"):
+        if opt in kwargs:
+            q_options[opt] = kwargs.pop(opt)
+    path = func_path(func)
+    kind = SLUICE_TYPES.get(schedule_type)
+    if kind is None:
+        raise ValueError("schedule_type {!r}: want one of {}".format(schedule_type, ", ".join(SLUICE_TYPES)))
+    if repeats == 0:
+        raise ValueError("repeats=0 would never run")
+    name = name or path
+    argv = ["schedule", "add", "-payload", json.dumps({"func": path, "args": list(args), "kwargs": kwargs})]
+    if repeats > 0:
+        argv += ["-repeats", str(repeats)]
+    if next_run is not None:
+        argv += ["-start", next_run.isoformat()]
+    queue = q_options.get("queue") or q_options.get("cluster") or conf.get("QUEUE")
+    if queue:
+        argv += ["-queue", queue]
+    if q_options.get("timeout") is not None:
+        argv += ["-timeout", "{}ms".format(int(q_options["timeout"] * 1000))]
+    if q_options.get("priority") is not None:
+        argv += ["-priority", str(q_options["priority"])]
+    argv += [name, conf.get("JOB"), kind]
+    if kind == "minutes":
+        argv.append(str(minutes or 1))
+    elif kind == "cron":
+        argv.append(cron)
+    sluice(*argv)
+    return name

@@ -1,0 +1,57 @@
+"""The SLUICE setting, a dict that takes the place of Django-Q2's Q_CLUSTER.
+
+    SLUICE = {
+        "DATABASE": "default",   # Django database alias holding the queue
+        "JOB": "django",         # the warm job: SLUICE_WARM_DJANGO runs sluice_worker
+        "BINARY": "sluice",      # the sluice program, for resubmit, cancel and schedules
+        "SYNC": False,           # True: async_task runs the function inline (tests)
+        "QUEUE": None,           # default queue (Django-Q2's cluster name); None: "default"
+        "TIMEOUT": None,         # default timeout in seconds; None: SLUICE_TIMEOUT
+        "MAX_ATTEMPTS": None,    # default attempts; None: SLUICE_MAX_ATTEMPTS
+    }
+"""
+
+import os
+
+from django.conf import settings
+from django.db import connections
+
+DEFAULTS = {
+    "DATABASE": "default",
+    "JOB": "django",
+    "BINARY": "sluice",
+    "SYNC": False,
+    "QUEUE": None,
+    "TIMEOUT": None,
+    "MAX_ATTEMPTS": None,
+}
+
+
+def get(name):
+    """The value of SLUICE[name], or its default."""
+    return getattr(settings, "SLUICE", {}).get(name, DEFAULTS[name])
+
+
+def connection():
+    """The Django connection of the database that holds the queue."""
+    return connections[get("DATABASE")]
+
+
+def raw_connection():
+    """The sqlite3 connection under connection(), in Django's transaction."""
+    conn = connection()
+    conn.ensure_connection()
+    return conn.connection
+
+
+def db_path():
+    """The queue file: the NAME of the queue's database (its test name in tests)."""
+    return str(connection().settings_dict["NAME"])
+
+
+def sluice_env():
+    """The environment in which to run the sluice program on this queue."""
+    env = dict(os.environ)
+    env["SLUICE_DB"] = db_path()
+    env["SLUICE_SHARED_DB"] = "true"
+    return env

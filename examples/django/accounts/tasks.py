@@ -1,0 +1,30 @@
+"""The tasks of the accounts app; async_task("accounts.tasks.echo_test", ...) runs them."""
+
+import os
+import time
+
+from .models import Note
+
+
+def echo_test(message):
+    """Return the message: checks a deployment end to end."""
+    return message
+
+
+def always_fails(reason="on purpose"):
+    raise ValueError(reason)
+
+
+def pid():
+    """The id of the worker process running the task."""
+    return os.getpid()
+
+
+def sleep(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def add_note(text):
+    """Write a Note in whichever database the task runs against."""
+    return Note.objects.create(text=text).id

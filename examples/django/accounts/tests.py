@@ -1,0 +1,171 @@
+"""The example's tests: run by Django's test runner, from django_test.go.
+
+LiveSluiceTests start a real `sluice run` (EXAMPLE_SLUICE_BIN) with warm workers on
+the test database; SyncTests need no sluice at all.
+"""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import TestCase, TransactionTestCase, override_settings
+
+from sluice_django import async_task, count_group, fetch, queue_size, result
+
+from .models import Note
+
+MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
+WAIT = 30_000  # ms: fetch's wait, as in Django-Q2
+
+
+def tasks_count():
+    with connection.cursor() as c:
+        c.execute("SELECT count(*) FROM sluice_tasks_v1")
+        return c.fetchone()[0]
+
+
+class LiveSluiceTests(TransactionTestCase):
+    """async_task through a real `sluice run` serving the test database."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        binary = os.environ.get("EXAMPLE_SLUICE_BIN")
+        if not binary:
+            raise RuntimeError("EXAMPLE_SLUICE_BIN must name a built sluice binary (django_test.go sets it)")
+        db = connection.settings_dict["NAME"]
+        env = dict(os.environ,
+                   SLUICE_DB=db, SLUICE_SHARED_DB="true", EXAMPLE_DB=db,
+                   SLUICE_WARM_DJANGO=json.dumps([sys.executable, MANAGE, "sluice_worker"]),
+                   SLUICE_WORKERS="1", SLUICE_POLL="20ms", SLUICE_KILL_GRACE="1s",
+                   SLUICE_BACKOFF_BASE="100ms", SLUICE_LOG_FORMAT="text", SLUICE_LOG_LEVEL="warn",
+                   SLUICE_SHUTDOWN_GRACE="2s")
+        cls.log = tempfile.TemporaryFile()
+        cls.sluice = subprocess.Popen([binary, "run"], env=env, stdout=cls.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:  # sluice run adds its tables to the test database at start
+            with connection.cursor() as c:
+                c.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sluice_tasks_v1'")
+                if c.fetchone()[0]:
+                    break
+            if cls.sluice.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("sluice run did not start: " + cls.output())
+            time.sleep(0.02)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sluice.terminate()
+        cls.sluice.wait(timeout=30)
+        cls.log.close()
+        super().tearDownClass()
+
+    @classmethod
+    def output(cls):
+        cls.log.seek(0)
+        return cls.log.read().decode(errors="replace")
+
+    def test_echo_test_through_warm_workers(self):
+        task = fetch(async_task("accounts.tasks.echo_test", "hi"), wait=WAIT)
+        self.assertIsNotNone(task, self.output())
+        self.assertTrue(task.success, task.error)
+        self.assertEqual(task.result, "hi")
+        self.assertEqual(task.func, "accounts.tasks.echo_test")
+        # Warm: the next tasks run in the same process.
+        pids = {result(async_task("accounts.tasks.pid"), wait=WAIT) for _ in range(3)}
+        self.assertEqual(len(pids), 1, pids)
+
+    def test_failure_in_admin_then_resubmit(self):
+        task_id = async_task("accounts.tasks.always_fails", "nope", q_options={"max_attempts": 1})
+        task = fetch(task_id, wait=WAIT)
+        self.assertFalse(task.success)
+        self.assertIn("ValueError: nope", task.error)
+        self.assertEqual(task.attempt_count, 1)
+        self.assertIsNotNone(task.time_taken)
+
+        User.objects.create_superuser("admin", "admin@example.com", "pw")
+        self.client.login(username="admin", password="pw")
+        page = self.client.get("/admin/sluice_django/failure/")
+        self.assertEqual(page.status_code, 200)
+        html = page.content.decode()
+        self.assertIn("accounts.tasks.always_fails", html)
+        self.assertIn('<td class="field-attempt">1</td>', html)
+        self.assertIn('<td class="field-duration">', html)
+        self.assertIn('<td class="field-started nowrap">', html)
+        self.assertIn('<td class="field-stopped nowrap">', html)
+        self.assertIn("ValueError: nope", html)
+
+        resp = self.client.post("/admin/sluice_django/failure/",
+                                {"action": "resubmit", "_selected_action": [task_id]}, follow=True)
+        self.assertIn("retry: {}".format(task_id), [str(m) for m in resp.context["messages"]])
+        again = fetch(task_id, wait=WAIT)
+        runs = [h for h in again.history if h.get("outcome") == "failed"]
+        self.assertEqual(len(runs), 2, "resubmit did not run the task again: {}".format(again.history))
+        self.assertFalse(again.success)
+
+    def test_timeout_kills_and_replaces_the_warm_process(self):
+        before = result(async_task("accounts.tasks.pid"), wait=WAIT)
+        task = fetch(async_task("accounts.tasks.sleep", 600, timeout=1, max_attempts=1), wait=WAIT)
+        self.assertFalse(task.success)
+        self.assertIn("timeout", task.error)
+        after = result(async_task("accounts.tasks.pid"), wait=WAIT)
+        self.assertIsNotNone(after)
+        self.assertNotEqual(before, after, "the timed-out process served again")
+        with self.assertRaises(ProcessLookupError):
+            os.kill(before, 0)
+
+    def test_rolled_back_view_enqueues_nothing(self):
+        before = tasks_count()
+        resp = self.client.post("/signup/", {"fail": "1"})
+        self.assertEqual(resp.status_code, 409)
+        self.assertEqual(tasks_count(), before)
+        self.assertFalse(Note.objects.exists())
+
+        resp = self.client.post("/signup/", {"text": "ok"})
+        self.assertEqual(resp.status_code, 200)
+        body = resp.json()
+        self.assertEqual(tasks_count(), before + 1)
+        self.assertEqual(result(body["task"], wait=WAIT), "welcome {}".format(body["note"]))
+        self.assertEqual(count_group("signup"), 1)
+        self.assertEqual(queue_size(), 0)
+
+
+@override_settings(SLUICE={**settings.SLUICE, "SYNC": True})
+class SyncTests(TestCase):
+    """SYNC runs the function inline, in the test's database."""
+
+    def test_runs_inline_in_the_test_database(self):
+        task_id = async_task("accounts.tasks.add_note", "from a sync task")
+        note_id = result(task_id)
+        self.assertEqual(Note.objects.get(id=note_id).text, "from a sync task")
+        # The project's own database (if there is one yet) did not get it.
+        if os.path.exists(settings.DB_FILE):
+            real = sqlite3.connect(settings.DB_FILE)
+            try:
+                rows = real.execute("SELECT count(*) FROM accounts_note WHERE text = 'from a sync task'").fetchone()[0]
+            except sqlite3.OperationalError:
+                rows = 0
+            finally:
+                real.close()
+            self.assertEqual(rows, 0)
+
+    def test_failure_is_a_failed_task(self):
+        task = fetch(async_task("accounts.tasks.always_fails", "inline"))
+        self.assertFalse(task.success)
+        self.assertIn("ValueError: inline", task.error)
+
+    def test_arguments_must_be_json(self):
+        with self.assertRaises(TypeError):
+            async_task("accounts.tasks.echo_test", object())
+
+    def test_callable_func(self):
+        from .tasks import echo_test
+
+        self.assertEqual(result(async_task(echo_test, [1, 2])), [1, 2])
