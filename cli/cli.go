@@ -275,7 +275,7 @@ func (m *Main) registry(cfg config.Config) (*jobs.Registry, supervisor.Containme
 		cmd.Argv = argv
 		reg.Add(jobs.Exec(name, cmd))
 	}
-	problems = append(problems, addWarm(reg, cfg)...)
+	problems = append(problems, addWarm(reg, cfg, sup)...)
 	if len(problems) > 0 {
 		return nil, containment, &config.Error{Problems: problems}
 	}

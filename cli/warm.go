@@ -6,11 +6,13 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/jobs"
+	"github.com/sluicehq/sluice/supervisor"
 )
 
-// addWarm adds the warm workers of SLUICE_WARM_* to reg and returns the
-// problems (a name a Go handler already has).
-func addWarm(reg *jobs.Registry, cfg config.Config) []string {
+// addWarm adds the warm workers of SLUICE_WARM_* to reg, each process under
+// sup when there is one (as exec jobs run), and returns the problems (a name
+// a Go handler already has).
+func addWarm(reg *jobs.Registry, cfg config.Config, sup *supervisor.Opts) []string {
 	var problems []string
 	for name, argv := range cfg.Warm {
 		if _, err := reg.Lookup(name); err == nil {
@@ -18,11 +20,12 @@ func addWarm(reg *jobs.Registry, cfg config.Config) []string {
 			continue
 		}
 		reg.AddWarm(name, jobs.WarmOpts{
-			Argv:      argv,
-			Processes: cfg.Workers,
-			Recycle:   cfg.WarmRecycle,
-			MaxRSS:    int64(cfg.WarmMaxRSS),
-			KillGrace: cfg.KillGrace,
+			Argv:       argv,
+			Processes:  cfg.Workers,
+			Recycle:    cfg.WarmRecycle,
+			MaxRSS:     int64(cfg.WarmMaxRSS),
+			KillGrace:  cfg.KillGrace,
+			Supervisor: sup,
 		})
 	}
 	return problems

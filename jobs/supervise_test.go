@@ -20,6 +20,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == supervisor.Command {
 		os.Exit(supervisor.Main(os.Args[2:], os.Stderr))
 	}
+	beWarmWorker()
 	os.Exit(m.Run())
 }
 

@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/supervisor"
 )
 
 // WarmProtocol is the version of the line protocol a warm worker speaks
@@ -56,6 +58,10 @@ type WarmOpts struct {
 	Start time.Duration
 	// Now is the clock of the start backoff; default time.Now.
 	Now func() time.Time
+	// Supervisor, when set, runs each process under a supervisor of its own
+	// (as Command.Supervisor does for exec jobs): everything the process
+	// starts dies with it. Nil runs it in a process group of its own.
+	Supervisor *supervisor.Opts
 }
 
 // Warm returns an isolated Job whose tasks are served by long-lived
@@ -228,7 +234,7 @@ func (p *Pool) give(w *warmProc) {
 	p.mu.Lock()
 	keep := !p.closed &&
 		(p.opts.Recycle <= 0 || w.served < p.opts.Recycle) &&
-		(p.opts.MaxRSS <= 0 || rss(w.cmd.Process.Pid) <= p.opts.MaxRSS)
+		(p.opts.MaxRSS <= 0 || treeRSS(w.proc.pid()) <= p.opts.MaxRSS)
 	if keep {
 		p.idle = append(p.idle, w)
 	}
@@ -246,9 +252,9 @@ func (p *Pool) retire(w *warmProc) error {
 	defer t.Stop()
 	var err error
 	select {
-	case <-w.exited:
+	case <-w.proc.done():
 	case <-t.C:
-		err = fmt.Errorf("warm %s: process %d killed: it did not exit within %s of its stdin closing", p.name, w.cmd.Process.Pid, p.opts.KillGrace)
+		err = fmt.Errorf("warm %s: process %d killed: it did not exit within %s of its stdin closing", p.name, w.proc.pid(), p.opts.KillGrace)
 	}
 	w.kill(0)
 	return err
@@ -256,25 +262,29 @@ func (p *Pool) retire(w *warmProc) error {
 
 // warmProc is one running warm process.
 type warmProc struct {
-	name    string
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	lines   chan []byte   // stdout lines; closed at EOF or on a line too long
-	exited  chan struct{} // closed once the process has been waited for
-	waitErr error         // valid after exited
-	stderr  *lockedTail
-	served  int
+	name   string
+	proc   contained
+	stdin  io.WriteCloser
+	lines  chan []byte // stdout lines; closed at EOF or on a line too long
+	stderr *lockedTail
+	served int
 }
 
 // startWarm starts a process and waits for its handshake.
 func startWarm(ctx context.Context, name string, opts WarmOpts) (*warmProc, error) {
-	cmd := exec.Command(opts.Argv[0], opts.Argv[1:]...)
+	argv := opts.Argv
+	if opts.Supervisor != nil {
+		o := *opts.Supervisor
+		o.KillGrace = opts.KillGrace
+		argv = o.Argv(argv)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = opts.Env
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, EnvWarmProtocol+"="+strconv.Itoa(WarmProtocol))
-	w := &warmProc{name: name, cmd: cmd, lines: make(chan []byte), exited: make(chan struct{}), stderr: &lockedTail{t: tail{max: stderrTail}}}
+	cmd.Env = append(slices.Clip(cmd.Env), EnvWarmProtocol+"="+strconv.Itoa(WarmProtocol))
+	w := &warmProc{name: name, lines: make(chan []byte), stderr: &lockedTail{t: tail{max: stderrTail}}}
 	cmd.Stderr = w.stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -288,21 +298,16 @@ func startWarm(ctx context.Context, name string, opts WarmOpts) (*warmProc, erro
 	}
 	cmd.Stdout = out
 	w.stdin = stdin
-	// A grandchild that escaped the group and holds stderr open must not
-	// keep Wait from returning.
+	// A grandchild that escaped and holds stderr open must not keep Wait
+	// from returning.
 	cmd.WaitDelay = 500 * time.Millisecond
-	contain(cmd)
-	err = cmd.Start()
+	w.proc, err = contain(cmd, opts.Supervisor != nil)
 	out.Close()
 	if err != nil {
 		stdout.Close()
 		return nil, fmt.Errorf("warm %s: start %s: %w", name, opts.Argv[0], err)
 	}
 	go w.read(stdout)
-	go func() {
-		w.waitErr = cmd.Wait()
-		close(w.exited)
-	}()
 
 	t := time.NewTimer(opts.Start)
 	defer t.Stop()
@@ -392,7 +397,7 @@ func (w *warmProc) serve(ctx context.Context, info Info, payload json.RawMessage
 			return nil, w.deathError("exited during the task"), false
 		}
 		return w.reply(line, req.ID, grace)
-	case <-w.exited:
+	case <-w.proc.done():
 		// It may have replied just before it exited; what it left running
 		// could hold stdout open, so the group goes first.
 		w.kill(0)
@@ -436,33 +441,31 @@ func (w *warmProc) reply(line []byte, id int64, grace time.Duration) ([]byte, er
 	return r.Result, nil, true
 }
 
-// kill stops the process and everything in its process group: SIGTERM,
-// then SIGKILL after grace (at once when grace is 0), and waits for it.
+// kill stops the process and everything it started: SIGTERM, then SIGKILL
+// after grace (at once when grace is 0), and waits for it.
 func (w *warmProc) kill(grace time.Duration) {
-	pgid := w.cmd.Process.Pid
-	if grace > 0 {
-		syscall.Kill(-pgid, syscall.SIGTERM)
-		t := time.NewTimer(grace)
-		select {
-		case <-w.exited:
-		case <-t.C:
+	select {
+	case <-w.proc.done():
+	default:
+		if grace > 0 {
+			w.proc.term()
+			t := time.NewTimer(grace + w.proc.margin())
+			select {
+			case <-w.proc.done():
+			case <-t.C:
+			}
+			t.Stop()
 		}
-		t.Stop()
 	}
-	// Whatever the process left behind in its group goes with it.
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	<-w.exited
+	// Whatever the process left behind goes with it.
+	w.proc.kill()
+	<-w.proc.done()
 }
 
 // deathError describes a process that ended (or was killed) unexpectedly,
 // with the tail of its stderr. Call it after kill.
 func (w *warmProc) deathError(what string) error {
-	status := "killed"
-	if w.waitErr != nil {
-		status = w.waitErr.Error()
-	} else if w.cmd.ProcessState != nil {
-		status = w.cmd.ProcessState.String()
-	}
+	status := w.proc.status()
 	return fmt.Errorf("warm %s: %s (%s)%s", w.name, what, status, w.stderrSuffix())
 }
 
@@ -471,29 +474,6 @@ func (w *warmProc) stderrSuffix() string {
 		return ": " + t
 	}
 	return ""
-}
-
-// contain puts a warm process where it can be killed with all it started.
-// Today that is its own process group; the per-attempt supervisor of exec
-// jobs replaces this seam when it lands.
-func contain(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-}
-
-// rss returns the resident memory of a process in bytes (Linux), or 0 when
-// it cannot be read.
-func rss(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // lockedTail is a tail written by the stderr copier and read by tasks.

@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/jobs"
+	"github.com/sluicehq/sluice/supervisor"
 )
 
 // envWarmWorker makes the test binary a reference warm worker (see warmWorker).
 const envWarmWorker = "SLUICE_TEST_WARM_WORKER"
 
-func TestMain(m *testing.M) {
+// beWarmWorker makes this test binary the reference warm worker when the
+// environment asks for it (TestMain calls it first).
+func beWarmWorker() {
 	switch os.Getenv(envWarmWorker) {
 	case "serve":
 		os.Exit(warmWorker())
@@ -27,7 +30,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "ImproperlyConfigured: settings are missing")
 		os.Exit(3)
 	}
-	os.Exit(m.Run())
 }
 
 // warmWorker speaks docs/warm-protocol.md. Payload fields choose what a task
@@ -54,6 +56,7 @@ func warmWorker() int {
 				Stderr    string          `json:"stderr"`
 				SleepMS   int             `json:"sleep_ms"`
 				Spawn     string          `json:"spawn"`
+				Escape    bool            `json:"escape"`
 				PID       bool            `json:"pid"`
 			} `json:"payload"`
 		}
@@ -64,6 +67,7 @@ func warmWorker() int {
 		fmt.Fprint(os.Stderr, p.Stderr)
 		if p.Spawn != "" {
 			c := exec.Command("sleep", "300")
+			c.SysProcAttr = &syscall.SysProcAttr{Setsid: p.Escape} // leaves the process group
 			if c.Start() != nil || os.WriteFile(p.Spawn, []byte(strconv.Itoa(c.Process.Pid)), 0o600) != nil {
 				return 5
 			}
@@ -157,25 +161,44 @@ func TestWarmFailedTaskKeepsItsProcess(t *testing.T) {
 }
 
 func TestWarmTimeoutKillsTheProcessAndWhatItStarted(t *testing.T) {
-	j, p := newWarm(t, refWorker(t, "serve"))
-	before := pidOf(t, j)
-	pidfile := t.TempDir() + "/grandchild"
-	_, err := runTask(j, 2, `{"spawn":"`+pidfile+`","sleep_ms":60000}`, 500*time.Millisecond)
-	if err == nil {
-		t.Fatal("a task over its deadline succeeded")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	b, rerr := os.ReadFile(pidfile)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	grandchild, _ := strconv.Atoi(string(b))
-	waitGone(t, grandchild)
-	after := pidOf(t, j)
-	if after == before {
-		t.Errorf("the killed process %s served again", before)
-	}
-	if got := p.Started(); got != 2 {
-		t.Errorf("started %d processes; want 2", got)
+	for _, tc := range []struct {
+		name       string
+		supervisor *supervisor.Opts
+		escape     bool
+	}{
+		{"process group", nil, false},
+		{"supervisor", &supervisor.Opts{Self: self}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.supervisor != nil && !supervisor.Supported {
+				t.Skip("no supervisor on this system")
+			}
+			opts := refWorker(t, "serve")
+			opts.Supervisor = tc.supervisor
+			j, p := newWarm(t, opts)
+			before := pidOf(t, j)
+			pidfile := t.TempDir() + "/grandchild"
+			payload := fmt.Sprintf(`{"spawn":%q,"escape":%v,"sleep_ms":60000}`, pidfile, tc.escape)
+			if _, err := runTask(j, 2, payload, 500*time.Millisecond); err == nil {
+				t.Fatal("a task over its deadline succeeded")
+			}
+			b, err := os.ReadFile(pidfile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grandchild, _ := strconv.Atoi(string(b))
+			waitGone(t, grandchild)
+			if after := pidOf(t, j); after == before {
+				t.Errorf("the killed process %s served again", before)
+			}
+			if got := p.Started(); got != 2 {
+				t.Errorf("started %d processes; want 2", got)
+			}
+		})
 	}
 }
 
