@@ -4,6 +4,7 @@ LiveSluiceTests start a real `sluice run` (EXAMPLE_SLUICE_BIN) with warm workers
 the test database; SyncTests need no sluice at all.
 """
 
+import datetime
 import json
 import os
 import sqlite3
@@ -18,7 +19,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import TestCase, TransactionTestCase, override_settings
 
-from sluice_django import async_task, count_group, fetch, queue_size, result
+from sluice_django import Schedule, async_task, count_group, fetch, queue_size, result, schedule
+from sluice_django.api import sluice
 
 from .models import Note
 
@@ -120,6 +122,16 @@ class LiveSluiceTests(TransactionTestCase):
         self.assertNotEqual(before, after, "the timed-out process served again")
         with self.assertRaises(ProcessLookupError):
             os.kill(before, 0)
+
+    def test_schedule(self):
+        # Due tomorrow: it must not add tasks while the other tests count them.
+        tomorrow = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+        name = schedule("accounts.tasks.echo_test", "tick", name="tick", schedule_type=Schedule.MINUTES, minutes=5,
+                        next_run=tomorrow)
+        listing = sluice("schedule", "list")
+        self.assertIn("tick", listing)
+        self.assertIn("minutes", listing)
+        sluice("schedule", "rm", name)
 
     def test_rolled_back_view_enqueues_nothing(self):
         before = tasks_count()
