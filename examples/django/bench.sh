@@ -42,5 +42,29 @@ rate "warm workers, SLUICE_WORKERS=1" "$n_warm" SLUICE_WORKERS=1 SLUICE_WARM_DJA
 rate "warm workers, SLUICE_WORKERS=2" "$n_warm" SLUICE_WORKERS=2 SLUICE_WARM_DJANGO="$warm"
 rate "process per task, SLUICE_WORKERS=1" "$n_exec" SLUICE_WORKERS=1 SLUICE_EXEC_DJANGO="$once"
 rate "process per task, SLUICE_WORKERS=2" "$n_exec" SLUICE_WORKERS=2 SLUICE_EXEC_DJANGO="$once"
-n_failed=$("$sluice" status 2>/dev/null | grep -ci failed || true)
-echo "sluice status: $("$sluice" status 2>/dev/null | head -3 | tr '\n' ' ')"
+echo "sluice status: $("$sluice" status 2>/dev/null | head -3 | tr -s ' ' | tr '\n' ' ')"
+
+# Django-Q (Debian's python3-django-q), the old app's settings (ORM broker on
+# SQLite, workers=1, timeout=120, retry=180): time from qcluster's start until
+# every task's result is saved.
+if $py -c 'import django_q' 2>/dev/null; then
+  export DJANGO_SETTINGS_MODULE=example.settings_djangoq EXAMPLE_DB=$tmp/djq.sqlite3
+  $py manage.py migrate -v 0
+  $py manage.py shell -c "
+from django_q.tasks import async_task
+for i in range($n_warm): async_task('accounts.tasks.echo_test', i)" 2>/dev/null
+  start=$(date +%s.%N)
+  $py manage.py qcluster >"$tmp/djq.log" 2>&1 &
+  qpid=$!
+  $py manage.py shell -c "
+import time
+from django_q.models import Task
+while Task.objects.count() < $n_warm: time.sleep(0.05)"
+  end=$(date +%s.%N)
+  kill -TERM $qpid; wait $qpid || true
+  $py - "Django-Q qcluster, workers=1 (ORM)" "$n_warm" "$start" "$end" <<'PY'
+import sys
+label, n, s, e = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+print("{:<34} {:>6} tasks {:>8.2f} s {:>9.1f} tasks/s".format(label, n, e - s, n / (e - s)))
+PY
+fi
