@@ -11,13 +11,14 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection
-from django.test import TestCase, TransactionTestCase, override_settings
+from django.db import connection, connections, transaction
+from django.test import Client, TestCase, TransactionTestCase, override_settings
 
 from sluice_django import Schedule, async_task, count_group, fetch, queue_size, result, schedule
 from sluice_django.api import sluice
@@ -147,6 +148,49 @@ class LiveSluiceTests(TransactionTestCase):
         self.assertEqual(result(body["task"], wait=WAIT), "welcome {}".format(body["note"]))
         self.assertEqual(count_group("signup"), 1)
         self.assertEqual(queue_size(), 0)
+
+
+    def test_views_and_sluice_write_at_once_without_locked_errors(self):
+        """2,000 tasks drain (half of them writing Notes through Django) while
+        two threads of views read, write and enqueue in atomic() blocks."""
+        with transaction.atomic():
+            ids = [async_task("accounts.tasks.add_note" if i % 2 else "accounts.tasks.echo_test", "t{}".format(i))
+                   for i in range(2000)]
+        errors, statuses = [], []
+
+        def views():
+            client = Client()
+            try:
+                for _ in range(100):
+                    resp = client.post("/bump/")
+                    statuses.append(resp.status_code)
+                    if resp.status_code != 200:
+                        errors.append(resp.content.decode())
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=views) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [], "views failed while sluice drained")
+        self.assertEqual(len(statuses), 200)
+        last = fetch(ids[-1], wait=120_000)
+        self.assertIsNotNone(last, "the drain did not finish")
+        with connection.cursor() as c:
+            c.execute("SELECT count(*), group_concat(DISTINCT error) FROM sluice_tasks_v1 WHERE id BETWEEN %s AND %s "
+                      "AND state != 'succeeded'", [ids[0], ids[-1]])
+            unfinished, errs = c.fetchone()
+        deadline = time.monotonic() + 60
+        while unfinished and time.monotonic() < deadline:
+            time.sleep(0.1)
+            with connection.cursor() as c:
+                c.execute("SELECT count(*), group_concat(DISTINCT error) FROM sluice_tasks_v1 "
+                          "WHERE id BETWEEN %s AND %s AND state != 'succeeded'", [ids[0], ids[-1]])
+                unfinished, errs = c.fetchone()
+        self.assertEqual(unfinished, 0, errs)
+        self.assertNotIn("locked", self.output())
 
 
 @override_settings(SLUICE={**settings.SLUICE, "SYNC": True})

@@ -1,4 +1,4 @@
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -19,4 +19,18 @@ def signup(request):
                 raise ValueError("signup failed after the enqueue")
     except ValueError as e:
         return JsonResponse({"error": str(e)}, status=409)
+    return JsonResponse({"note": note.id, "task": task_id})
+
+
+@csrf_exempt
+def bump(request):
+    """Reads, then writes, then enqueues, in one transaction: the shape that
+    gets "database is locked" under a concurrent writer with a deferred BEGIN."""
+    try:
+        with transaction.atomic():
+            n = Note.objects.count()
+            note = Note.objects.create(text="bump {}".format(n))
+            task_id = async_task("accounts.tasks.echo_test", note.id)
+    except OperationalError as e:
+        return JsonResponse({"error": str(e)}, status=503)
     return JsonResponse({"note": note.id, "task": task_id})

@@ -49,7 +49,7 @@ DATABASES = {
     "default": {
         # Django 3.2's backend with BEGIN IMMEDIATE: no "database is locked"
         # from atomic() blocks while sluice writes to the same file.
-        "ENGINE": "sluice_django.backends.sqlite3",
+        "ENGINE": os.environ.get("EXAMPLE_DB_ENGINE", "sluice_django.backends.sqlite3"),
         "NAME": DB_FILE,
         "OPTIONS": {"timeout": 20},  # seconds to wait for the write lock
         "TEST": {"NAME": os.environ.get("EXAMPLE_TEST_DB", str(BASE_DIR / "test_db.sqlite3"))},

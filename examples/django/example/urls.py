@@ -6,4 +6,5 @@ from accounts import views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("signup/", views.signup),
+    path("bump/", views.bump),
 ]
