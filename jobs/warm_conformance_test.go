@@ -34,6 +34,7 @@ func TestWarmConformance(t *testing.T) {
 		}
 	}
 	opts.Start = 30 * time.Second
+	opts.KillGrace = 5 * time.Second // SLUICE_KILL_GRACE's default: the time to exit after stdin closes
 	j, p := jobs.Warm(*warmJob, opts)
 	defer p.Close()
 	task := func(id int64, payload string) ([]byte, error) {
