@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,5 +57,28 @@ func TestDjangoExample(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^Ran (\d+) tests?`).Match(out) || regexp.MustCompile(`(?m)^Ran 0 tests`).Match(out) {
 		t.Fatalf("manage.py test ran no tests:\n%s", out)
+	}
+}
+
+// TestDjangoWorkerConformance checks `manage.py sluice_worker` with the warm
+// protocol's conformance test (docs/warm-protocol.md), as any implementation
+// can be checked.
+func TestDjangoWorkerConformance(t *testing.T) {
+	py := djangoPython(t)
+	if testing.Short() {
+		t.Skip("-short: starts Django")
+	}
+	manage, err := filepath.Abs("examples/django/manage.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv, _ := json.Marshal([]string{py, manage, "sluice_worker"})
+	cmd := exec.Command("go", "test", "-count=1", "-run", "^TestWarmConformance$", "./jobs", "-args",
+		"-warm.cmd="+string(argv),
+		`-warm.ok={"func":"accounts.tasks.echo_test","args":["hi"]}`,
+		`-warm.fail={"func":"accounts.tasks.always_fails"}`)
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "EXAMPLE_DB="+filepath.Join(t.TempDir(), "db.sqlite3"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("conformance: %v\n%s", err, out)
 	}
 }

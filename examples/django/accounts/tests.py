@@ -124,6 +124,12 @@ class LiveSluiceTests(TransactionTestCase):
         with self.assertRaises(ProcessLookupError):
             os.kill(before, 0)
 
+    def test_unique(self):
+        first = async_task("accounts.tasks.sleep", 0.5, unique="report-1")
+        again = async_task("accounts.tasks.sleep", 0.5, unique="report-1")
+        self.assertEqual(first, again, "a second task with a held key was added")
+        self.assertTrue(fetch(first, wait=WAIT).success)
+
     def test_schedule(self):
         # Due tomorrow: it must not add tasks while the other tests count them.
         tomorrow = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
