@@ -68,8 +68,8 @@ type WarmOpts struct {
 // processes running opts.Argv, one task at a time per process, over the line
 // protocol of docs/warm-protocol.md, and the Pool behind it, which the caller
 // closes when it stops running tasks. At a task's deadline (or cancel) its
-// process is killed with everything in its process group and a fresh one
-// serves the next task.
+// process is killed with everything it started (its supervisor's tree, or
+// its process group) and a fresh one serves the next task.
 func Warm(name string, opts WarmOpts) (Job, *Pool) {
 	if len(opts.Argv) == 0 || opts.Argv[0] == "" {
 		panic("jobs: Warm needs a program")
@@ -231,10 +231,10 @@ func backoffAfter(n int) time.Duration {
 // give returns a process after a task, or retires it when it served its
 // share (Recycle), grew too big (MaxRSS) or the pool closed.
 func (p *Pool) give(w *warmProc) {
-	p.mu.Lock()
-	keep := !p.closed &&
-		(p.opts.Recycle <= 0 || w.served < p.opts.Recycle) &&
+	keep := (p.opts.Recycle <= 0 || w.served < p.opts.Recycle) &&
 		(p.opts.MaxRSS <= 0 || treeRSS(w.proc.pid()) <= p.opts.MaxRSS)
+	p.mu.Lock()
+	keep = keep && !p.closed
 	if keep {
 		p.idle = append(p.idle, w)
 	}
@@ -244,8 +244,8 @@ func (p *Pool) give(w *warmProc) {
 	}
 }
 
-// retire asks a process to exit by closing its stdin, and kills its group
-// if it has not exited after KillGrace (and says so).
+// retire asks a process to exit by closing its stdin, and kills it with
+// what it started if it has not exited after KillGrace (and says so).
 func (p *Pool) retire(w *warmProc) error {
 	w.stdin.Close()
 	t := time.NewTimer(p.opts.KillGrace)
