@@ -227,8 +227,8 @@ WITH RECURSIVE p(pr) AS (
     SELECT (SELECT max(priority) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority < p.pr)
     FROM p WHERE p.pr IS NOT NULL
 )
-SELECT min(v) FROM (
-    SELECT (SELECT min(run_at) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority = p.pr %s) AS v
+SELECT %[2]s FROM (
+    SELECT (SELECT min(run_at) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority = p.pr %[1]s) AS v
     FROM p WHERE p.pr IS NOT NULL
     UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
     UNION ALL SELECT min(heartbeat_at + stale_ms) FROM workers
@@ -244,10 +244,10 @@ func (s *Store) NextWakeup(ctx context.Context, queues []string) (time.Time, err
 	var args []any
 	if len(queues) > 0 {
 		qs, _ := json.Marshal(queues)
-		q = fmt.Sprintf(q, "AND queue IN (SELECT value FROM json_each(?1))")
+		q = fmt.Sprintf(q, "AND queue IN (SELECT value FROM json_each(?1))", sinceDue("min(v)"))
 		args = append(args, string(qs))
 	} else {
-		q = fmt.Sprintf(q, "")
+		q = fmt.Sprintf(q, "", sinceDue("min(v)"))
 	}
 	var v sql.NullInt64
 	err := s.readTx(ctx, func(tx *sql.Tx) error { return tx.QueryRowContext(ctx, q, args...).Scan(&v) })
