@@ -37,7 +37,7 @@ func TestSchemaRefusesBadRows(t *testing.T) {
 		{"run_at text", "run_at", "'tomorrow'", "run_at must be Unix milliseconds"},
 		{"run_at past year 9999", "run_at", "253402300800000", "run_at must be Unix milliseconds"},
 		{"run_at in microseconds", "run_at", "1767225600000000", "run_at must be Unix milliseconds"},
-		{"running without a lease", "state", "'running'", "a running task must have a lease_until"},
+		{"running", "state, lease_until", "'running', 1", "a task is running only once a worker claims it"},
 		{"running with a lease past 9999", "state, lease_until", "'running', 253402300800000", "lease_until"},
 		{"empty job", "job", "''", "job must be a non-empty text"},
 	}
@@ -128,14 +128,6 @@ func TestBadRowsFailAlone(t *testing.T) {
 		}
 		ids[id] = set
 	}
-	// Running tasks whose lease is not a time: recovered, then run.
-	for _, lease := range []string{"NULL", "'soon'", "253402300800000"} {
-		id := mustEnqueue(t, s, queue.EnqueueParams{Job: "echo_test"})
-		if _, err := s.DB().Write.Exec("UPDATE tasks SET state = 'running', worker = 'gone', lease_until = "+lease+" WHERE id = ?", id); err != nil {
-			t.Fatal(err)
-		}
-		ids[id] = "lease_until = " + lease
-	}
 
 	w := worker.New(s, jobs.NewRegistry(), worker.Options{})
 	if _, err := w.Drain(ctx, worker.DrainOpts{}); err != nil {
@@ -204,7 +196,7 @@ func TestBadRowsReadAndCancel(t *testing.T) {
 		if _, err := json.Marshal(got); err != nil {
 			t.Errorf("task %d does not marshal: %v", id, err)
 		}
-		if _, err := s.Cancel(ctx, id); err != nil {
+		if _, err := s.Cancel(ctx, []int64{id}); err != nil {
 			t.Errorf("cancel %d: %v", id, err)
 		}
 		if got, _ := s.Get(ctx, id); got.State != queue.Cancelled {
@@ -226,7 +218,7 @@ func TestBadRowsReadAndCancel(t *testing.T) {
 func TestOutcomeFailureIsolated(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	s := mustStore(t, clk)
+	s := mustStore(t, clk) // its writer fires triggers
 	var ids []int64
 	for range 3 {
 		ids = append(ids, mustEnqueue(t, s, queue.EnqueueParams{Job: "echo_test"}))

@@ -12,7 +12,14 @@
 --
 -- Rows already stored are not checked: the worker fails a stored row that
 -- breaks the rules at its next claim ("invalid row: ..."), and readers
--- tolerate it (queue/rules.go).
+-- tolerate it (queue/rules.go). Sluice's own writer does not fire these
+-- triggers (it checks its writes in Go; queue.New says why).
+--
+-- A running task whose lease is not a time was never recovered: it gets an
+-- expired lease, so the next claim's lease recovery takes it back.
+UPDATE tasks SET lease_until = 0
+WHERE state = 'running'
+  AND (lease_until IS NULL OR typeof(lease_until) <> 'integer' OR lease_until > 253402300799999);
 
 -- Every insert, whoever makes it.
 CREATE TRIGGER tasks_insert_rules BEFORE INSERT ON tasks
@@ -39,8 +46,8 @@ BEGIN
             THEN RAISE(ABORT, 'invalid row: started_at, finished_at, lease_until and scheduled_for must be NULL or Unix milliseconds from 0 to 253402300799999 (year 9999)')
         WHEN NEW.duration_ms IS NOT NULL AND (typeof(NEW.duration_ms) <> 'integer' OR NEW.duration_ms < 0)
             THEN RAISE(ABORT, 'invalid row: duration_ms must be NULL or a whole number, 0 or more')
-        WHEN NEW.state = 'running' AND NEW.lease_until IS NULL
-            THEN RAISE(ABORT, 'invalid row: a running task must have a lease_until')
+        WHEN NEW.state = 'running'
+            THEN RAISE(ABORT, 'invalid row: a task is running only once a worker claims it: insert it queued')
         WHEN NOT json_valid(NEW.history) -- json_type fails on invalid JSON: checked first
             THEN RAISE(ABORT, 'invalid row: history must be a JSON array')
         WHEN json_type(NEW.history) <> 'array'
