@@ -29,7 +29,8 @@ var maxMSText = strconv.FormatInt(maxMS, 10)
 // rowProblemSQL is an SQL expression over a tasks row: NULL when the row
 // keeps the rules, else what is wrong with it, for "invalid row: ...". It
 // checks what a claim, a worker and a history entry depend on; the CASE
-// stops at the first problem, so json_type never sees invalid JSON.
+// stops at the first problem, so json_type never sees invalid JSON, and a
+// new task's history ('[]') is not parsed at all.
 var rowProblemSQL = `CASE
     WHEN typeof(job) <> 'text' OR job = '' THEN 'job ' || substr(quote(job), 1, 40) || ' is not a name'
     WHEN typeof(priority) <> 'integer' THEN 'priority ' || substr(quote(priority), 1, 40) || ' is not a whole number'
@@ -43,16 +44,16 @@ var rowProblemSQL = `CASE
 	strconv.FormatInt(MaxTimeout.Milliseconds(), 10) + ` (` + MaxTimeout.String() + `)'
     WHEN typeof(run_at) <> 'integer' OR run_at < 0 OR run_at > ` + maxMSText + `
         THEN 'run_at ' || substr(quote(run_at), 1, 40) || ' is not Unix milliseconds from 0 to ` + maxMSText + ` (year 9999)'
-    WHEN NOT json_valid(history) THEN 'history is not valid JSON'
-    WHEN json_type(history) <> 'array' THEN 'history is not a JSON array'
+    WHEN history <> '[]' AND NOT json_valid(history) THEN 'history is not valid JSON'
+    WHEN history <> '[]' AND json_type(history) <> 'array' THEN 'history is not a JSON array'
 END`
 
 // appendHistory is an SQL expression: the row's history with entry (an SQL
-// json_object) added. A history that is not a JSON array (only a hand edit
-// makes one) is replaced by an array holding the entry alone, so adding to
-// the history can never fail a statement.
+// json_object) added, which can never fail a statement. A history that is
+// not valid JSON (only a hand edit stores one) is replaced by an array
+// holding the entry alone; valid JSON that is not an array is left as it is
+// (json_insert adds nothing to it). SQLite parses the history once for both
+// calls.
 func appendHistory(entry string) string {
-	// json_type fails on invalid JSON, so it only sees a history json_valid passed.
-	return `CASE WHEN json_type(CASE WHEN json_valid(history) THEN history END) = 'array'
-                 THEN json_insert(history, '$[#]', ` + entry + `) ELSE json_array(` + entry + `) END`
+	return `json_insert(CASE WHEN json_valid(history) THEN history ELSE '[]' END, '$[#]', ` + entry + `)`
 }
