@@ -78,6 +78,9 @@ func TestOneBadRowStopsNothing(t *testing.T) {
 			t.Fatalf("%v before the drain: exit %d: %s", args, r.code, r.stderr)
 		}
 	}
+	if r := run(t, path, nil, "", "show", "3"); !strings.Contains(r.stdout, "invalid row: priority 'high' is not a whole number") {
+		t.Errorf("show 3 before the drain does not say what is wrong: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
 	if r := run(t, path, nil, "", "drain"); r.code != 0 {
 		t.Fatalf("drain: exit %d: %s", r.code, r.stderr)
 	}
