@@ -63,6 +63,12 @@ func TestOneBadRowStopsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	// The upgrade (read-only commands do not migrate).
+	s, err := queue.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	s.Close()
 	want := map[int]string{ // task id → the error it must end failed with; "" succeeded
 		1: "", 2: "invalid row: history is not valid JSON", 3: "invalid row: priority 'high' is not a whole number",
 		4: "invalid row: max_attempts 'many'", 5: "invalid row: timeout_ms 'slow'", 6: "invalid row: run_at 'tomorrow'",
