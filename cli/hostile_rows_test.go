@@ -54,7 +54,7 @@ func TestOneBadRowStopsNothing(t *testing.T) {
 		INSERT INTO tasks (job, timeout_ms) VALUES ('echo_test', 0);
 		INSERT INTO tasks (job, timeout_ms) VALUES ('echo_test', -5);
 		INSERT INTO tasks (job, timeout_ms) VALUES ('echo_test', 315360000000);
-		INSERT INTO tasks (job, state, attempt, worker, started_at) VALUES ('echo_test', 'running', 1, 'gone', 1);
+		INSERT INTO tasks (job, state, attempt, started_at) VALUES ('echo_test', 'running', 1, 1);
 		INSERT INTO tasks (job, state, attempt, worker, history, started_at, lease_until)
 			VALUES ('echo_test', 'running', 1, 'gone', 'x', 1, 1);
 		INSERT INTO tasks (job, state, attempt, worker, history, started_at, lease_until)
@@ -74,7 +74,7 @@ func TestOneBadRowStopsNothing(t *testing.T) {
 		4: "invalid row: max_attempts 'many'", 5: "invalid row: timeout_ms 'slow'", 6: "invalid row: run_at 'tomorrow'",
 		7: "invalid row: run_at 253402300800000", 8: "invalid row: timeout_ms 0", 9: "invalid row: timeout_ms -5",
 		10: "invalid row: timeout_ms 315360000000",
-		11: "", // running without a lease: recovered, then run
+		11: "", // running without a lease or a worker: recovered, then run
 		12: "", // lease expired: recovered (a new history replaces the bad one), then run
 	}
 

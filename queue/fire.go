@@ -219,8 +219,10 @@ func insertScheduled(ctx context.Context, tx *sql.Tx, sc Schedule, at, now time.
 // nextWakeupSQL finds the earliest queued run_at without reading the whole
 // backlog: tasks_due is ordered by priority first, so it walks the distinct
 // priorities of queued tasks (one index seek each, a recursive CTE being
-// SQLite's skip scan) and takes the first run_at within each.
-const nextWakeupSQL = `
+// SQLite's skip scan) and takes the first run_at within each. A run_at that
+// is not a time wakes the loop at once (the claim takes it: see claimSQL); a
+// lease that is not a time is left out, as recovery never takes it.
+var nextWakeupSQL = `
 WITH RECURSIVE p(pr) AS (
     SELECT max(priority) FROM tasks INDEXED BY tasks_due WHERE state = 'queued'
     UNION ALL
@@ -230,7 +232,7 @@ WITH RECURSIVE p(pr) AS (
 SELECT %[2]s FROM (
     SELECT (SELECT min(run_at) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority = p.pr %[1]s) AS v
     FROM p WHERE p.pr IS NOT NULL
-    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
+    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running' AND lease_until <= ` + maxMSText + `
     UNION ALL SELECT min(heartbeat_at + stale_ms) FROM workers
     UNION ALL ` + nextScheduleSQL + `)`
 

@@ -276,3 +276,26 @@ func TestReadTimesClampToYear9999(t *testing.T) {
 		t.Errorf("created_at reads %v; want %v", got.CreatedAt, want)
 	}
 }
+
+// TestNextWakeupWithBadTimes: a run_at that is not a time is due at once
+// (the claim takes it); a lease that is not a time never wakes a run loop,
+// which would otherwise spin on it.
+func TestNextWakeupWithBadTimes(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t, newClock())
+	dropRowRules(t, s)
+	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "echo_test"})
+	if _, err := s.DB().Write.Exec("UPDATE tasks SET state = 'running', worker = 'w', lease_until = 'soon' WHERE id = ?", id); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.NextWakeup(ctx, nil); err != nil || !got.IsZero() {
+		t.Errorf("with a text lease: next wakeup %v, %v; want none", got, err)
+	}
+	id = mustEnqueue(t, s, queue.EnqueueParams{Job: "echo_test", RunAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if _, err := s.DB().Write.Exec("UPDATE tasks SET run_at = 'tomorrow' WHERE id = ?", id); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.NextWakeup(ctx, nil); err != nil || got.IsZero() || got.Year() != 1970 {
+		t.Errorf("with a text run_at: next wakeup %v, %v; want at once (1970)", got, err)
+	}
+}

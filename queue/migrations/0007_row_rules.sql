@@ -15,11 +15,14 @@
 -- tolerate it (queue/rules.go). Sluice's own writer does not fire these
 -- triggers (it checks its writes in Go; queue.New says why).
 --
--- A running task whose lease is not a time was never recovered: it gets an
--- expired lease, so the next claim's lease recovery takes it back.
+-- A running task held by no worker, or whose lease is not a time, was
+-- never recovered: it gets an expired lease, so the next claim's lease
+-- recovery takes it back. (A NULL lease with a worker is left alone: a
+-- worker registered by migration 0006 holds its tasks without one.)
 UPDATE tasks SET lease_until = 0
 WHERE state = 'running'
-  AND (lease_until IS NULL OR typeof(lease_until) <> 'integer' OR lease_until > 253402300799999);
+  AND ((lease_until IS NULL AND worker IS NULL)
+       OR (lease_until IS NOT NULL AND (typeof(lease_until) <> 'integer' OR lease_until > 253402300799999)));
 
 -- Every insert, whoever makes it.
 CREATE TRIGGER tasks_insert_rules BEFORE INSERT ON tasks
