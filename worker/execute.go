@@ -160,6 +160,9 @@ func (w *Worker) call(ctx context.Context, t queue.Task, active *running, handof
 	if !json.Valid(t.Payload) {
 		return nil, jobs.Permanent(fmt.Errorf("payload is not valid JSON: %.80q", t.Payload)), false
 	}
+	if t.Priority < 0 { // a store without row rules (pgqueue); queue's claim sets Invalid first
+		return nil, jobs.Permanent(fmt.Errorf("priority %d is negative", t.Priority)), false
+	}
 
 	cctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
