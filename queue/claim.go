@@ -326,13 +326,13 @@ const (
 // in. A task that had started is charged its attempt (?4 in the history); one
 // that had not (started_at NULL: it waited in a prefetch) is not. Either way
 // it goes back to queued, or ends failed when its attempts or MaxRecoveries
-// are used up.
+// are used up. %[4]s is the table, with the index the WHERE clause seeks.
 var recoverSQL = `
-UPDATE tasks INDEXED BY tasks_lease SET
+UPDATE %[4]s SET
     state       = CASE WHEN %[1]s THEN 'failed' ELSE 'queued' END,
     finished_at = CASE WHEN %[1]s THEN ?1 END,
     run_at      = ?1,
-    attempt     = attempt - (started_at IS NULL),
+    attempt     = max(attempt - (started_at IS NULL), 0), -- a hand-made running row may have attempt 0
     recoveries  = recoveries + 1,
     error       = %[2]s,
     lease_until = NULL,
@@ -349,11 +349,20 @@ var (
 	recoverError = fmt.Sprintf(`CASE WHEN recoveries + 1 >= %d THEN '%s' WHEN started_at IS NULL THEN '%s' ELSE ?3 END`,
 		MaxRecoveries, RecoveriesError, WorkerDiedUnstartedError)
 	// recoverDeadSQL takes the tasks of the workers listed in ?5 (a JSON array).
-	recoverDeadSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError, `worker IN (SELECT value FROM json_each(?5))`)
-	// recoverExpiredSQL takes unregistered workers' tasks whose lease ran out
-	// (registered workers' tasks have none); it seeks tasks_lease.
-	recoverExpiredSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError,
-		`lease_until <= ?1 AND NOT EXISTS (SELECT 1 FROM workers WHERE id = tasks.worker)`)
+	recoverDeadSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError, `worker IN (SELECT value FROM json_each(?5))`,
+		"tasks INDEXED BY tasks_lease")
+	// recoverExpiredSQL takes unregistered workers' tasks whose lease ran
+	// out (registered workers' tasks have none). A lease that is not a time
+	// (NULL, text, past year 9999: only a hand edit gives an unregistered
+	// worker's task one) counts as run out, or its task would stay running
+	// for ever. Each case is its own seek of tasks_lease: an OR would scan
+	// every running task. The NULL seek also reads the running tasks of
+	// registered workers, at most their slots and prefetch, to skip them.
+	recoverExpiredSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError, `id IN (
+    SELECT id FROM tasks INDEXED BY tasks_lease WHERE state = 'running' AND lease_until <= ?1
+    UNION ALL SELECT id FROM tasks INDEXED BY tasks_lease WHERE state = 'running' AND lease_until IS NULL
+    UNION ALL SELECT id FROM tasks INDEXED BY tasks_lease WHERE state = 'running' AND lease_until > `+maxMSText+`)
+  AND NOT EXISTS (SELECT 1 FROM workers WHERE id = tasks.worker)`, "tasks")
 )
 
 // recoverTasks takes back the running tasks of dead workers: those whose

@@ -221,7 +221,9 @@ func insertScheduled(ctx context.Context, tx *sql.Tx, sc Schedule, at, now time.
 // priorities of queued tasks (one index seek each, a recursive CTE being
 // SQLite's skip scan) and takes the first run_at within each. A run_at that
 // is not a time wakes the loop at once (the claim takes it: see claimSQL); a
-// lease that is not a time is left out, as recovery never takes it.
+// lease that is not a time is left out (it would wake the loop for ever, or
+// fail the read): the next claim takes it back if its worker is not
+// registered (recoverExpiredSQL), and a registered worker keeps it.
 var nextWakeupSQL = `
 WITH RECURSIVE p(pr) AS (
     SELECT max(priority) FROM tasks INDEXED BY tasks_due WHERE state = 'queued'
