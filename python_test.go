@@ -39,8 +39,13 @@ if mode == "enqueue":
         row = dict(job="echo_test", payload='{"a":', queue=None, priority=None, run_at=None,
                    max_attempts=None, timeout_ms=None, task_group=None)
         out["bad_json"] = conn.execute(sq.ENQUEUE_SQL, row).lastrowid
+        # The schema refuses this one itself (migration 0007).
         row.update(payload=None, priority=-1)
-        out["negative"] = conn.execute(sq.ENQUEUE_SQL, row).lastrowid
+        try:
+            conn.execute(sq.ENQUEUE_SQL, row)
+            out["negative_refused"] = None
+        except sqlite3.IntegrityError as e:
+            out["negative_refused"] = str(e)
     finally:
         conn.close()
     for bad in [dict(job=" "), dict(job="x", priority=-1), dict(job="x", timeout=0),
@@ -151,14 +156,14 @@ func TestPythonClient(t *testing.T) {
 	}()
 
 	var enq struct {
-		OK             []int64   `json:"ok"`
-		FirstHalf      string    `json:"first_half_waited"`
-		Delayed        int64     `json:"delayed"`
-		Unknown        int64     `json:"unknown"`
-		BadJSON        int64     `json:"bad_json"`
-		Negative       int64     `json:"negative"`
-		Errors         []*string `json:"errors"`
-		ContractErrors []*string `json:"contract_errors"`
+		OK              []int64   `json:"ok"`
+		FirstHalf       string    `json:"first_half_waited"`
+		Delayed         int64     `json:"delayed"`
+		Unknown         int64     `json:"unknown"`
+		BadJSON         int64     `json:"bad_json"`
+		NegativeRefused *string   `json:"negative_refused"`
+		Errors          []*string `json:"errors"`
+		ContractErrors  []*string `json:"contract_errors"`
 	}
 	out := python(t, ctx, path, "enqueue")
 	close(stop)
@@ -189,7 +194,13 @@ func TestPythonClient(t *testing.T) {
 		}
 	})
 
-	ids := append(append([]int64{}, enq.OK...), enq.Unknown, enq.BadJSON, enq.Negative)
+	t.Run("the schema refuses a negative priority", func(t *testing.T) {
+		if enq.NegativeRefused == nil || !strings.Contains(*enq.NegativeRefused, "invalid row: priority must be a whole number") {
+			t.Errorf("insert of priority -1: %v; want refused", enq.NegativeRefused)
+		}
+	})
+
+	ids := append(append([]int64{}, enq.OK...), enq.Unknown, enq.BadJSON)
 	idJSON, _ := json.Marshal(ids)
 	var got struct {
 		Tasks   []pyTask `json:"tasks"`
@@ -223,7 +234,6 @@ func TestPythonClient(t *testing.T) {
 		}{
 			{got.Tasks[200], 2, `unknown job "no_such_job"`},
 			{got.Tasks[201], 1, "payload is not valid JSON"},
-			{got.Tasks[202], 1, "priority -1 is negative"},
 		} {
 			if c.task.State != "failed" || c.task.Attempt != c.attempts || c.task.Error == nil ||
 				!strings.Contains(*c.task.Error, c.err) {

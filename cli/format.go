@@ -160,6 +160,7 @@ type taskJSON struct {
 	Worker      string        `json:"worker,omitempty"`
 	DurationMS  int64         `json:"duration_ms"`
 	Error       string        `json:"error,omitempty"`
+	Invalid     string        `json:"invalid,omitempty"` // what is wrong with the stored row (show only)
 	Payload     any           `json:"payload,omitempty"`
 	Result      any           `json:"result,omitempty"`
 	History     []attemptJSON `json:"history,omitempty"`
@@ -189,7 +190,7 @@ func toJSON(t queue.Task, defaultMax int) taskJSON {
 		Priority: t.Priority, Attempt: t.Attempt, MaxAttempts: t.MaxAttempts, TimeoutMS: t.Timeout.Milliseconds(),
 		RunAt: timePtr(t.RunAt), CreatedAt: timePtr(t.CreatedAt), StartedAt: timePtr(t.StartedAt),
 		FinishedAt: timePtr(t.FinishedAt), LeaseUntil: timePtr(t.LeaseUntil), Worker: t.Worker,
-		DurationMS: t.Duration.Milliseconds(), Error: t.Error,
+		DurationMS: t.Duration.Milliseconds(), Error: t.Error, Invalid: t.Invalid,
 		Payload: rawOrString(t.Payload), Result: rawOrString(t.Result),
 	}
 	if v.MaxAttempts == 0 {

@@ -75,6 +75,9 @@ func parseID(s string) (int64, error) {
 // printTask writes one task for a person; defaults come from the configuration.
 func printTask(w io.Writer, t queue.Task, now time.Time, cfg config.Config) {
 	fmt.Fprintf(w, "task %d: %s, %s\n\n", t.ID, t.Job, t.State)
+	if t.Invalid != "" && !t.State.Final() {
+		fmt.Fprintf(w, "invalid row: %s (a worker fails it when it claims it)\n\n", t.Invalid)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, v) }
 	at := func(t time.Time) string {

@@ -21,7 +21,7 @@ const RetryBatch = 500
 
 // retrySQL puts a finished task back to queued with fresh attempts, due now.
 // Its history is kept, with an entry marking the retry.
-const retrySQL = `
+var retrySQL = `
 UPDATE %s tasks SET
     state       = 'queued',
     attempt     = 0,
@@ -30,8 +30,8 @@ UPDATE %s tasks SET
     result      = NULL,
     lease_until = NULL,
     worker      = NULL,
-    history     = json_insert(history, '$[#]', json_object(
-                      'attempt', attempt, 'outcome', 'retried', 'started_at', ?1, 'duration_ms', 0))
+    history     = ` + appendHistory(`json_object(
+                      'attempt', attempt, 'outcome', 'retried', 'started_at', ?1, 'duration_ms', 0)`) + `
 WHERE id IN (SELECT value FROM json_each(?2)) AND state IN (%s)`
 
 var (

@@ -15,15 +15,15 @@ var ErrNotCancellable = errors.New("task already finished")
 // CancelledError is recorded as the error of a cancelled task.
 const CancelledError = "cancelled by an operator"
 
-const cancelSQL = `
+var cancelSQL = `
 UPDATE tasks SET
     state       = 'cancelled',
     finished_at = ?2,
     error       = ?3,
     lease_until = NULL,
-    history     = CASE WHEN state = 'running' THEN json_insert(history, '$[#]', json_object(
+    history     = CASE WHEN state = 'running' THEN ` + appendHistory(`json_object(
                       'attempt', attempt, 'outcome', 'cancelled', 'started_at', started_at,
-                      'duration_ms', ?2 - started_at, 'error', ?3)) ELSE history END
+                      'duration_ms', ?2 - started_at, 'error', ?3)`) + ` ELSE history END
 WHERE id = ?1 AND state IN ('queued', 'running')`
 
 // Cancel ends queued or running tasks as cancelled and returns the state each

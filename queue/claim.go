@@ -142,7 +142,7 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, p ClaimParams)
 	return ExchangeResult{}, err
 }
 
-const outcomeSQL = `
+var outcomeSQL = `
 UPDATE tasks SET
     state       = ?1,
     result      = ?2,
@@ -153,10 +153,24 @@ UPDATE tasks SET
     attempt     = attempt - ?7,
     lease_until = NULL,
     worker      = NULL,
-    history     = json_insert(history, '$[#]', json_patch(json_object(
+    history     = ` + appendHistory(`json_patch(json_object(
                       'attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3),
-                      json_object('leftover', ?13, 'peak_rss', ?14))) -- a NULL leaves the key out
+                      json_object('leftover', ?13, 'peak_rss', ?14))`) + ` -- a NULL leaves the key out
 WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12`
+
+// failRowSQL ends a running task failed with ?4 as its error. writeOutcomes
+// runs it when a task's outcome could not be written (its row holds what
+// the statement cannot take): it sets only columns no rule checks, with
+// values that keep every rule.
+var failRowSQL = `
+UPDATE tasks SET
+    state       = 'failed',
+    finished_at = ?5,
+    error       = ?4,
+    lease_until = NULL,
+    worker      = NULL,
+    history     = ` + appendHistory(`json_object('attempt', attempt, 'outcome', 'failed', 'error', ?4)`) + `
+WHERE id = ?1 AND attempt = ?2 AND state = 'running' AND worker = ?3`
 
 // writeOutcomes applies outcomes; those whose task left this worker's lease are returned as stale.
 func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now time.Time) ([]Outcome, error) {
@@ -212,7 +226,10 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 			err = st.Exec()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("write outcome of task %d: %w", o.ID, err)
+			// One row's content never costs the batch its other outcomes.
+			if err = failRow(c, worker, o, now, err); err != nil {
+				return nil, err
+			}
 		}
 		if c.Changes() == 0 {
 			stale = append(stale, o)
@@ -223,6 +240,28 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 		return nil, fmt.Errorf("write outcomes: %w", err)
 	}
 	return stale, nil
+}
+
+// failRow ends o's task failed when writing its outcome failed with cause,
+// SQLite having undone only that statement. It returns an error (failing
+// the exchange) only when the transaction itself is gone or the fallback
+// failed too.
+func failRow(c *sqlitewal.Conn, worker string, o Outcome, now time.Time, cause error) error {
+	if c.GetAutocommit() { // SQLite rolled the transaction back (disk full, I/O error, interrupt)
+		return fmt.Errorf("write outcome of task %d: %w", o.ID, cause)
+	}
+	st, err := c.Prepared(failRowSQL)
+	if err == nil {
+		err = bind(st, o.ID, o.Attempt, worker, "invalid row: its outcome could not be written: "+cause.Error(),
+			now.UnixMilli())
+	}
+	if err == nil {
+		err = st.Exec()
+	}
+	if err != nil {
+		return fmt.Errorf("write outcome of task %d: %w (and marking it failed: %w)", o.ID, cause, err)
+	}
+	return nil
 }
 
 // heartbeat records that p.Worker is alive, and marks the tasks in
@@ -287,21 +326,21 @@ const (
 // in. A task that had started is charged its attempt (?4 in the history); one
 // that had not (started_at NULL: it waited in a prefetch) is not. Either way
 // it goes back to queued, or ends failed when its attempts or MaxRecoveries
-// are used up.
-const recoverSQL = `
-UPDATE tasks INDEXED BY tasks_lease SET
+// are used up. %[4]s is the table, with the index the WHERE clause seeks.
+var recoverSQL = `
+UPDATE %[4]s SET
     state       = CASE WHEN %[1]s THEN 'failed' ELSE 'queued' END,
     finished_at = CASE WHEN %[1]s THEN ?1 END,
     run_at      = ?1,
-    attempt     = attempt - (started_at IS NULL),
+    attempt     = max(attempt - (started_at IS NULL), 0), -- a hand-made running row may have attempt 0
     recoveries  = recoveries + 1,
     error       = %[2]s,
     lease_until = NULL,
     worker      = NULL,
-    history     = json_insert(history, '$[#]', json_object(
+    history     = ` + appendHistory(`json_object(
                       'attempt', attempt,
-                      'outcome', CASE WHEN started_at IS NULL THEN '` + OutcomeWorkerDiedUnstarted + `' ELSE ?4 END,
-                      'started_at', started_at, 'duration_ms', ?1 - started_at, 'error', %[2]s))
+                      'outcome', CASE WHEN started_at IS NULL THEN '`+OutcomeWorkerDiedUnstarted+`' ELSE ?4 END,
+                      'started_at', started_at, 'duration_ms', ?1 - started_at, 'error', %[2]s)`) + `
 WHERE state = 'running' AND %[3]s`
 
 var (
@@ -310,11 +349,20 @@ var (
 	recoverError = fmt.Sprintf(`CASE WHEN recoveries + 1 >= %d THEN '%s' WHEN started_at IS NULL THEN '%s' ELSE ?3 END`,
 		MaxRecoveries, RecoveriesError, WorkerDiedUnstartedError)
 	// recoverDeadSQL takes the tasks of the workers listed in ?5 (a JSON array).
-	recoverDeadSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError, `worker IN (SELECT value FROM json_each(?5))`)
-	// recoverExpiredSQL takes unregistered workers' tasks whose lease ran out
-	// (registered workers' tasks have none); it seeks tasks_lease.
-	recoverExpiredSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError,
-		`lease_until <= ?1 AND NOT EXISTS (SELECT 1 FROM workers WHERE id = tasks.worker)`)
+	recoverDeadSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError, `worker IN (SELECT value FROM json_each(?5))`,
+		"tasks INDEXED BY tasks_lease")
+	// recoverExpiredSQL takes unregistered workers' tasks whose lease ran
+	// out (registered workers' tasks have none). A lease that is not a time
+	// (NULL, text, past year 9999: only a hand edit gives an unregistered
+	// worker's task one) counts as run out, or its task would stay running
+	// for ever. Each case is its own seek of tasks_lease: an OR would scan
+	// every running task. The NULL seek also reads the running tasks of
+	// registered workers, at most their slots and prefetch, to skip them.
+	recoverExpiredSQL = fmt.Sprintf(recoverSQL, recoverEnd, recoverError, `id IN (
+    SELECT id FROM tasks INDEXED BY tasks_lease WHERE state = 'running' AND lease_until <= ?1
+    UNION ALL SELECT id FROM tasks INDEXED BY tasks_lease WHERE state = 'running' AND lease_until IS NULL
+    UNION ALL SELECT id FROM tasks INDEXED BY tasks_lease WHERE state = 'running' AND lease_until > `+maxMSText+`)
+  AND NOT EXISTS (SELECT 1 FROM workers WHERE id = tasks.worker)`, "tasks")
 )
 
 // recoverTasks takes back the running tasks of dead workers: those whose
@@ -393,16 +441,18 @@ UPDATE tasks SET
     lease_until = CASE WHEN ?8 THEN ?2 + coalesce(timeout_ms, ?3) + ?4 END
 WHERE id IN (
     SELECT id FROM tasks INDEXED BY tasks_due
-    WHERE state = 'queued' AND run_at <= ?2 %[1]s
+    WHERE state = 'queued' AND (run_at <= ?2 OR run_at > %[3]s) %[1]s
     ORDER BY priority DESC, run_at, id
     LIMIT ?5 + 0)
 RETURNING id, job, CASE WHEN octet_length(payload) <= %[2]d THEN payload END, queue, priority, attempt,
           coalesce(max_attempts, ?6), coalesce(timeout_ms, ?3), task_group, run_at, created_at, lease_until,
-          coalesce(schedule_id, 0), coalesce(scheduled_for, 0), octet_length(payload)`
+          coalesce(schedule_id, 0), coalesce(scheduled_for, 0), octet_length(payload), %[4]s`
 
+// A run_at past year 9999, or not a number (text sorts after every number),
+// is taken at once: the worker fails such a row instead of it waiting for ever.
 var (
-	claimAllSQL    = fmt.Sprintf(claimSQL, "", MaxPayload)
-	claimQueuesSQL = fmt.Sprintf(claimSQL, "AND queue IN (SELECT value FROM json_each(?9))", MaxPayload)
+	claimAllSQL    = fmt.Sprintf(claimSQL, "", MaxPayload, maxMSText, rowProblemSQL)
+	claimQueuesSQL = fmt.Sprintf(claimSQL, "AND queue IN (SELECT value FROM json_each(?9))", MaxPayload, maxMSText, rowProblemSQL)
 )
 
 // claim takes up to p.Limit tasks: a registered worker's first p.Starts
@@ -473,6 +523,7 @@ func claimSome(c *sqlitewal.Conn, now time.Time, p ClaimParams, n int, started b
 			ScheduleID:   st.ColumnInt64(12),
 			ScheduledFor: fromMS(st.ColumnInt64(13)),
 			PayloadBytes: st.ColumnInt(14),
+			Invalid:      st.ColumnText(15), // NULL reads as ""
 		}
 		if t.PayloadBytes > MaxPayload {
 			t.Payload = nil // left out by the claim (see Task.PayloadBytes)

@@ -77,6 +77,14 @@ func (p *EnqueueParams) validate() error {
 	if p.Timeout > 0 && p.Timeout < time.Millisecond {
 		problems = append(problems, fmt.Sprintf("timeout %s is below a millisecond", p.Timeout))
 	}
+	// The row rules (rules.go), which the schema does not check on this
+	// process's own writes.
+	if p.Timeout > MaxTimeout {
+		problems = append(problems, fmt.Sprintf("timeout %s is over the limit of %s", p.Timeout, MaxTimeout))
+	}
+	if ms := p.RunAt.UnixMilli(); !p.RunAt.IsZero() && (ms < 0 || ms > maxMS) {
+		problems = append(problems, fmt.Sprintf("run at %s is outside 1970 to 9999", p.RunAt.Format(time.RFC3339)))
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}

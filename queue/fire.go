@@ -219,18 +219,22 @@ func insertScheduled(ctx context.Context, tx *sql.Tx, sc Schedule, at, now time.
 // nextWakeupSQL finds the earliest queued run_at without reading the whole
 // backlog: tasks_due is ordered by priority first, so it walks the distinct
 // priorities of queued tasks (one index seek each, a recursive CTE being
-// SQLite's skip scan) and takes the first run_at within each.
-const nextWakeupSQL = `
+// SQLite's skip scan) and takes the first run_at within each. A run_at that
+// is not a time wakes the loop at once (the claim takes it: see claimSQL); a
+// lease that is not a time is left out (it would wake the loop for ever, or
+// fail the read): the next claim takes it back if its worker is not
+// registered (recoverExpiredSQL), and a registered worker keeps it.
+var nextWakeupSQL = `
 WITH RECURSIVE p(pr) AS (
     SELECT max(priority) FROM tasks INDEXED BY tasks_due WHERE state = 'queued'
     UNION ALL
     SELECT (SELECT max(priority) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority < p.pr)
     FROM p WHERE p.pr IS NOT NULL
 )
-SELECT min(v) FROM (
-    SELECT (SELECT min(run_at) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority = p.pr %s) AS v
+SELECT %[2]s FROM (
+    SELECT (SELECT min(run_at) FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND priority = p.pr %[1]s) AS v
     FROM p WHERE p.pr IS NOT NULL
-    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
+    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running' AND lease_until <= ` + maxMSText + `
     UNION ALL SELECT min(heartbeat_at + stale_ms) FROM workers
     UNION ALL ` + nextScheduleSQL + `)`
 
@@ -244,10 +248,10 @@ func (s *Store) NextWakeup(ctx context.Context, queues []string) (time.Time, err
 	var args []any
 	if len(queues) > 0 {
 		qs, _ := json.Marshal(queues)
-		q = fmt.Sprintf(q, "AND queue IN (SELECT value FROM json_each(?1))")
+		q = fmt.Sprintf(q, "AND queue IN (SELECT value FROM json_each(?1))", sinceDue("min(v)"))
 		args = append(args, string(qs))
 	} else {
-		q = fmt.Sprintf(q, "")
+		q = fmt.Sprintf(q, "", sinceDue("min(v)"))
 	}
 	var v sql.NullInt64
 	err := s.readTx(ctx, func(tx *sql.Tx) error { return tx.QueryRowContext(ctx, q, args...).Scan(&v) })

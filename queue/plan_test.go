@@ -21,10 +21,11 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	tests := []planCase{
 		{"claim", claimAllSQL, []any{"w", 1, 1, 1, 10, 1, 1, 0}, want("INDEX tasks_due")},
 		{"claim by queue", claimQueuesSQL, []any{"w", 1, 1, 1, 10, 1, 1, 0, `["a"]`}, want("INDEX tasks_due")},
-		{"recover expired leases", recoverExpiredSQL, []any{1, 1, "x", "y"}, want("INDEX tasks_lease (lease_until<?)")},
+		{"recover expired leases", recoverExpiredSQL, []any{1, 1, "x", "y"}, want("INDEX tasks_lease (lease_until<?)",
+			"INDEX tasks_lease (lease_until=?)", "INDEX tasks_lease (lease_until>?)")},
 		{"recover dead workers' tasks", recoverDeadSQL, []any{1, 1, "x", "y", `["w"]`}, want("INDEX tasks_lease")},
 		{"next schedule", nextScheduleSQL, nil, want("schedules_due")},
-		{"next wakeup", fmt.Sprintf(nextWakeupSQL, ""), nil, want("COVERING INDEX tasks_due (priority<?)",
+		{"next wakeup", fmt.Sprintf(nextWakeupSQL, "", "min(v)"), nil, want("COVERING INDEX tasks_due (priority<?)",
 			"COVERING INDEX tasks_lease")},
 		{"remaining", fmt.Sprintf(remainingSQL, ""), []any{1, "w"}, want("INDEX tasks_due", "INDEX tasks_lease")},
 		{"remaining in queues", fmt.Sprintf(remainingSQL, remainingInQueues), []any{1, "w", `["a"]`},

@@ -31,11 +31,18 @@ func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time
 // syncMode lets benchmarks compare SLUICE_SYNC's modes: go test -bench . -sluice.sync normal
 var syncMode = flag.String("sluice.sync", "full", "synchronous mode of the test databases: full or normal")
 
-// mustStore opens a store on a fresh file with the given clock.
+// mustStore opens a store on a fresh file with the given clock. Unlike
+// queue.Open, its writer fires triggers: the row rules then check the
+// Store's own writes too, and tests can add triggers that fail a statement.
 func mustStore(tb testing.TB, clk *clock) *queue.Store {
 	tb.Helper()
-	db, err := sqlitewal.Open(context.Background(), filepath.Join(tb.TempDir(), "q.db"),
-		sqlitewal.Options{Migrations: queue.Migrations, Sync: sqlitewal.Sync(*syncMode)})
+	return openStore(tb, clk, sqlitewal.Options{Migrations: queue.Migrations, Sync: sqlitewal.Sync(*syncMode)})
+}
+
+// openStore opens a store on a fresh file with the given clock and options.
+func openStore(tb testing.TB, clk *clock, opts sqlitewal.Options) *queue.Store {
+	tb.Helper()
+	db, err := sqlitewal.Open(context.Background(), filepath.Join(tb.TempDir(), "q.db"), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -23,15 +23,20 @@ func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return fn(tx)
 }
 
-const taskColumns = `id, job, payload, queue, priority, state, attempt, coalesce(max_attempts, 0),
-    coalesce(timeout_ms, 0), coalesce(task_group, ''), run_at, created_at, coalesce(started_at, 0),
-    coalesce(finished_at, 0), coalesce(lease_until, 0), coalesce(worker, ''), coalesce(duration_ms, 0),
-    result, coalesce(error, ''), history, coalesce(unique_key, ''),
-    coalesce(schedule_id, 0), coalesce(scheduled_for, 0), octet_length(payload)`
+// taskColumns are a task's columns for scanTask. Integers are CAST, which
+// never fails (text reads as its leading number, else 0): a row stored by
+// SQL that bypassed the row rules must not fail a whole listing.
+const taskColumns = `id, job, payload, queue, CAST(priority AS INTEGER), state, CAST(attempt AS INTEGER),
+    coalesce(CAST(max_attempts AS INTEGER), 0), coalesce(CAST(timeout_ms AS INTEGER), 0), coalesce(task_group, ''),
+    CAST(run_at AS INTEGER), CAST(created_at AS INTEGER), coalesce(CAST(started_at AS INTEGER), 0),
+    coalesce(CAST(finished_at AS INTEGER), 0), coalesce(CAST(lease_until AS INTEGER), 0), coalesce(worker, ''),
+    coalesce(CAST(duration_ms AS INTEGER), 0), result, coalesce(error, ''), history, coalesce(unique_key, ''),
+    coalesce(CAST(schedule_id AS INTEGER), 0), coalesce(CAST(scheduled_for AS INTEGER), 0), octet_length(payload)`
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanTask(row scanner) (Task, error) {
+// scanTask reads taskColumns, then any further columns into extra.
+func scanTask(row scanner, extra ...any) (Task, error) {
 	var (
 		t                                          Task
 		payload, history                           string
@@ -40,11 +45,11 @@ func scanTask(row scanner) (Task, error) {
 		timeoutMS, runAt, created, started, finish int64
 		lease, duration, scheduledFor              int64
 	)
-	err := row.Scan(&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &state, &t.Attempt, &t.MaxAttempts,
+	dest := []any{&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &state, &t.Attempt, &t.MaxAttempts,
 		&timeoutMS, &t.Group, &runAt, &created, &started, &finish, &lease, &t.Worker, &duration,
 		&result, &t.Error, &history, &t.UniqueKey,
-		&t.ScheduleID, &scheduledFor, &t.PayloadBytes)
-	if err != nil {
+		&t.ScheduleID, &scheduledFor, &t.PayloadBytes}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return t, err
 	}
 	t.Payload = json.RawMessage(payload)
@@ -58,7 +63,9 @@ func scanTask(row scanner) (Task, error) {
 		t.Result = []byte(result.String)
 	}
 	if err := json.Unmarshal([]byte(history), &t.History); err != nil {
-		return t, fmt.Errorf("task %d: history: %w", t.ID, err)
+		// Only SQL that bypassed the row rules stores such a history; the
+		// task is shown without it (Get says why in Invalid).
+		t.History = nil
 	}
 	for i := range t.History {
 		a := &t.History[i]
@@ -94,7 +101,10 @@ func (s *Store) Get(ctx context.Context, id int64) (Task, error) {
 	var t Task
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		t, err = scanTask(tx.QueryRowContext(ctx, "SELECT "+taskColumns+" FROM tasks WHERE id = ?", id))
+		var invalid sql.NullString
+		row := tx.QueryRowContext(ctx, "SELECT "+taskColumns+", "+rowProblemSQL+" FROM tasks WHERE id = ?", id)
+		t, err = scanTask(row, &invalid)
+		t.Invalid = invalid.String
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -137,12 +147,20 @@ func (s *Store) Counts(ctx context.Context) (map[State]int, error) {
 	return counts, wrap("count tasks", err)
 }
 
+// sinceDue is an SQL expression for a stored time v that says when it is
+// due: v itself, or 1 (long past) for a value that is not a time, past year
+// 9999 (text sorts after every number), so that what a claim takes at once
+// (claimSQL) is due at once.
+func sinceDue(v string) string {
+	return "CASE WHEN " + v + " > " + maxMSText + " THEN 1 ELSE CAST(" + v + " AS INTEGER) END"
+}
+
 // NextDue returns when the earliest queued task becomes due, or the zero time
 // when nothing is queued. Run loops sleep until then.
 func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
 	var v sql.NullInt64
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, "SELECT min(run_at) FROM tasks WHERE state = 'queued'").Scan(&v)
+		return tx.QueryRowContext(ctx, "SELECT "+sinceDue("min(run_at)")+" FROM tasks WHERE state = 'queued'").Scan(&v)
 	})
 	if err != nil || !v.Valid {
 		return time.Time{}, wrap("next due task", err)

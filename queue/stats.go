@@ -20,7 +20,7 @@ type QueueStats struct {
 // running ones through tasks_lease, so its cost follows the backlog, not the
 // finished history.
 const statsSQL = `
-SELECT queue, sum(due), sum(later), sum(running), coalesce(min(run_at) FILTER (WHERE due), 0)
+SELECT queue, sum(due), sum(later), sum(running), coalesce(CAST(min(run_at) FILTER (WHERE due) AS INTEGER), 0)
 FROM (
     SELECT queue, run_at <= ?1 AS due, run_at > ?1 AS later, 0 AS running, run_at FROM tasks WHERE state = 'queued'
     UNION ALL

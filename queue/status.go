@@ -47,7 +47,7 @@ const (
 	failuresSQL = `SELECT count(*) FILTER (WHERE finished_at >= ?1), count(*)
 		FROM tasks WHERE state = 'failed' AND finished_at >= ?2 AND finished_at <= ?3`
 	// donePerMinuteSQL counts tasks finished in each minute from ?1 to ?2.
-	donePerMinuteSQL = `SELECT (finished_at - ?1) / 60000, count(*) FROM tasks
+	donePerMinuteSQL = `SELECT CAST((finished_at - ?1) / 60000 AS INTEGER), count(*) FROM tasks
 		WHERE ` + finishedStates + ` AND finished_at >= ?1 AND finished_at < ?2
 		GROUP BY 1`
 )
@@ -85,7 +85,7 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 			return err
 		}
 
-		rows, err = tx.QueryContext(ctx, `SELECT queue, min(run_at) FROM tasks
+		rows, err = tx.QueryContext(ctx, `SELECT queue, CAST(min(run_at) AS INTEGER) FROM tasks
 			WHERE state = 'queued' AND run_at <= ? GROUP BY queue`, nowMS)
 		if err != nil {
 			return err

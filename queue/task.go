@@ -66,6 +66,11 @@ type Task struct {
 	// ScheduledFor is the due time the task stands for when a schedule made
 	// it (column scheduled_for); it may be earlier than RunAt after downtime.
 	ScheduledFor time.Time
+	// Invalid says what is wrong with the stored row when it breaks the
+	// rules (queue/rules.go; only SQL that bypasses them stores one); empty
+	// for a valid row. Set by a claim and by Get. The worker fails such a
+	// task at once, without running it.
+	Invalid string
 }
 
 // Attempt is one run of a task, as kept in its history.
@@ -100,9 +105,15 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
+// fromMS reads a stored time. A time outside years 0 to 9999 (only SQL
+// that bypasses the row rules stores one) reads as the nearest end of that
+// range, which RFC 3339 and JSON can still write.
 func fromMS(v int64) time.Time {
 	if v == 0 {
 		return time.Time{}
 	}
-	return time.UnixMilli(v).UTC()
+	return time.UnixMilli(min(max(v, minMS), maxMS)).UTC()
 }
+
+// minMS is the first millisecond of year 0, the earliest time fromMS returns.
+const minMS = -62167219200000

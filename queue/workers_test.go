@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +173,78 @@ func TestUnregisterReturnsHeldTasks(t *testing.T) {
 	}
 	if res := exchange(t, s, nil, p); !res.Lost {
 		t.Error("an unregistered worker's exchange did not report it lost")
+	}
+}
+
+// TestLeaselessRunningRowsOfNoWorkerComeBack: a running row whose worker is
+// not registered and whose lease is NULL, text or past year 9999 (only SQL
+// by hand makes one) is taken back by the next claim, not left running for
+// ever; a registered worker's tasks, which have no lease, are left alone.
+func TestLeaselessRunningRowsOfNoWorkerComeBack(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t, newClock())
+	held := mustEnqueue(t, s, queue.EnqueueParams{Job: "j", Queue: "mine"})
+	live := register(t, s, "live")
+	live.Queues = []string{"mine"}
+	if got := exchange(t, s, nil, live).Claimed; len(got) != 1 || got[0].ID != held {
+		t.Fatalf("the registered worker claimed %v; want task %d", ids(got), held)
+	}
+	stuck := map[int64]string{}
+	for _, set := range []string{
+		"worker = NULL, lease_until = NULL",                                   // UPDATE tasks SET state = 'running'
+		"worker = 'gone', lease_until = NULL",                                 // a worker never registered
+		"worker = 'gone', lease_until = 'soon'",                               // text sorts after every number
+		"worker = NULL, lease_until = 253402300800000",                        // past year 9999
+		"worker = 'gone', lease_until = NULL, attempt = 1, started_at = 1000", // started: its attempt is charged
+	} {
+		id := mustEnqueue(t, s, queue.EnqueueParams{Job: "j", Queue: "hand"})
+		if _, err := s.DB().Write.Exec("UPDATE tasks SET state = 'running', "+set+" WHERE id = ?", id); err != nil {
+			t.Fatal(err)
+		}
+		stuck[id] = set
+	}
+	other := params
+	other.Queues = []string{"nothing here"} // recovers without claiming them back
+	if res := exchange(t, s, nil, other); res.Recovered != len(stuck) {
+		t.Errorf("recovered %d; want the %d stuck rows", res.Recovered, len(stuck))
+	}
+	for id, set := range stuck {
+		got := get(t, s, id)
+		if got.State != queue.Queued || got.Worker != "" || !got.LeaseUntil.IsZero() || got.Attempt < 0 {
+			t.Errorf("row with %s: %s, worker %q, lease %v, attempt %d; want queued, free, attempt >= 0",
+				set, got.State, got.Worker, got.LeaseUntil, got.Attempt)
+		}
+		if lastOutcome(got) == "" {
+			t.Errorf("row with %s: no history entry for the recovery", set)
+		}
+		if charged := strings.Contains(set, "started_at"); charged != (got.Attempt == 1) {
+			t.Errorf("row with %s: attempt %d after the recovery", set, got.Attempt)
+		}
+	}
+	if got := get(t, s, held); got.State != queue.Running || got.Worker != "live" {
+		t.Errorf("the registered worker's task is %s, worker %q; want still running, its own", got.State, got.Worker)
+	}
+	// The recovered rows run and finish like any other.
+	hand := params
+	hand.Queues = []string{"hand"}
+	claimed := exchange(t, s, nil, hand).Claimed
+	if len(claimed) != len(stuck) {
+		t.Fatalf("claimed %d of the recovered rows; want %d", len(claimed), len(stuck))
+	}
+	var outs []queue.Outcome
+	for _, c := range claimed {
+		if c.Invalid != "" {
+			t.Errorf("task %d claimed as invalid: %s", c.ID, c.Invalid)
+		}
+		outs = append(outs, queue.Outcome{ID: c.ID, Attempt: c.Attempt, Kind: queue.Succeed, StartedAt: c.StartedAt})
+	}
+	hand.Limit = 0
+	if res := exchange(t, s, outs, hand); len(res.Stale) != 0 {
+		t.Errorf("%d outcomes stale", len(res.Stale))
+	}
+	for id := range stuck {
+		if got, err := s.Get(ctx, id); err != nil || got.State != queue.Succeeded {
+			t.Errorf("task %d: %s, %v; want succeeded", id, got.State, err)
+		}
 	}
 }

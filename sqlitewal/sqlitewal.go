@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
-	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" database/sql driver
+	"github.com/ncruces/go-sqlite3/driver" // also registers the "sqlite3" database/sql driver
 )
 
 // Defaults for Options.
@@ -99,6 +99,11 @@ type Options struct {
 	// JournalSizeLimit is the size the WAL is cut back to after a checkpoint.
 	// Default DefaultJournalSizeLimit.
 	JournalSizeLimit int64
+	// WriterSkipsTriggers makes the writer connection fire no triggers. For
+	// triggers that guard what other programs write (the queue's row rules)
+	// when this program checks its own writes: they would cost each of its
+	// inserts a trigger program.
+	WriterSkipsTriggers bool
 }
 
 // DB is an open SQLite database in WAL mode.
@@ -160,7 +165,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 
 	db := &DB{Path: abs}
-	db.Write, err = sql.Open("sqlite3", dsn(abs, opts, opts.ReadOnly))
+	db.Write, err = driver.Open(dsn(abs, opts, opts.ReadOnly), opts.initWriter)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -240,6 +245,21 @@ func fileSize(path string) (int64, error) {
 		return 0, fmt.Errorf("%w: not a regular file", ErrNotDatabase)
 	}
 	return fi.Size(), nil
+}
+
+// initWriter sets up each new writer connection beyond what its pragmas do.
+func (o Options) initWriter(c *sqlite3.Conn) error {
+	if !o.WriterSkipsTriggers {
+		return nil
+	}
+	on, err := c.Config(sqlite3.DBCONFIG_ENABLE_TRIGGER, false)
+	if err == nil && on {
+		err = errors.New("triggers are still on")
+	}
+	if err != nil {
+		return fmt.Errorf("turn triggers off on the writer: %w", err)
+	}
+	return nil
 }
 
 // dsn builds the connection string. busy_timeout must come first: the driver

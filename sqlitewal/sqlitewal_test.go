@@ -198,3 +198,35 @@ func TestBadMigrationName(t *testing.T) {
 		t.Fatalf("err = %v; want an error naming init.sql", err)
 	}
 }
+
+// TestWriterSkipsTriggers: with the option, a trigger does not fire on the
+// writer (a new writer connection included), and still fires for every
+// other connection to the file.
+func TestWriterSkipsTriggers(t *testing.T) {
+	ctx := context.Background()
+	refuse := fstest.MapFS{"0001_t.sql": {Data: []byte(`CREATE TABLE t (v INTEGER);
+		CREATE TRIGGER refuse BEFORE INSERT ON t BEGIN SELECT RAISE(ABORT, 'refused'); END;`)}}
+	for _, skip := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "db")
+		db, err := sqlitewal.Open(ctx, path, sqlitewal.Options{Migrations: refuse, WriterSkipsTriggers: skip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		db.Write.SetMaxIdleConns(0) // every statement on a new connection
+		for range 2 {
+			_, err := db.Write.Exec("INSERT INTO t VALUES (1)")
+			if fired := err != nil && strings.Contains(err.Error(), "refused"); fired == skip {
+				t.Errorf("WriterSkipsTriggers %v: insert on the writer: %v", skip, err)
+			}
+		}
+		other, err := sqlitewal.Open(ctx, path, sqlitewal.Options{Migrations: refuse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if _, err := other.Write.Exec("INSERT INTO t VALUES (1)"); err == nil {
+			t.Errorf("WriterSkipsTriggers %v: another connection's insert was not refused", skip)
+		}
+	}
+}

@@ -48,6 +48,11 @@ func (w *Worker) execute(ctx context.Context, t queue.Task, l *loop) (o queue.Ou
 		o.Kind, o.Error = queue.Release, "released unstarted: the worker was stopping"
 		return o, true
 	}
+	// A row that breaks the rules (stored by SQL that bypassed them) fails
+	// at once: its timeout and lease may be nonsense, so it must not run.
+	if t.Invalid != "" {
+		return w.finish(o, t, nil, jobs.Permanent(fmt.Errorf("invalid row: %s", t.Invalid))), true
+	}
 
 	// A leased task (a store without heartbeats) that waited in the prefetch
 	// must still be able to finish, and be killed, inside its lease, or
@@ -155,7 +160,7 @@ func (w *Worker) call(ctx context.Context, t queue.Task, active *running, handof
 	if !json.Valid(t.Payload) {
 		return nil, jobs.Permanent(fmt.Errorf("payload is not valid JSON: %.80q", t.Payload)), false
 	}
-	if t.Priority < 0 {
+	if t.Priority < 0 { // a store without row rules (pgqueue); queue's claim sets Invalid first
 		return nil, jobs.Permanent(fmt.Errorf("priority %d is negative", t.Priority)), false
 	}
 
