@@ -19,15 +19,14 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var workers []string // the workers holding tasks
-	for _, t := range o.Running {
-		if !slices.Contains(workers, t.Worker) {
-			workers = append(workers, t.Worker)
-		}
+	workers, err := s.store.Workers(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	s.render(w, r, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Data: struct {
 		queue.Overview
-		Workers []string
+		Workers []queue.WorkerInfo
 		Max     int
 	}{o, workers, s.opts.DefaultMaxAttempts}})
 }

@@ -20,6 +20,7 @@ import (
 // Store is what the pages read and change: queue.Store's methods.
 type Store interface {
 	Overview(ctx context.Context) (queue.Overview, error)
+	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	Failures(ctx context.Context, p queue.FailureParams) (queue.Page, error)
 	FailureGroups(ctx context.Context, since time.Time, sample int) ([]queue.FailureGroup, int, error)
 	FailedIDs(ctx context.Context, p queue.FailureParams) ([]int64, error)

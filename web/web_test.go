@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,7 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/web"
 )
 
@@ -103,5 +106,37 @@ func TestTaskShowsSupervisedAttempt(t *testing.T) {
 	_, _, body := get(t, web.Handler(f.store, web.Opts{}), fmt.Sprintf("/tasks/%d", id))
 	if !strings.Contains(body, "peak memory 50.0 MiB") || !strings.Contains(body, "2 leftover process(es) killed") {
 		t.Errorf("task page without the supervised attempt's figures:\n%.3000s", body)
+	}
+}
+
+// TestOverviewListsWorkers: the overview lists each registered worker with
+// its heartbeat and the tasks it holds, and says so when there is none.
+func TestOverviewListsWorkers(t *testing.T) {
+	f := newFixture(t, "")
+	h := web.Handler(f.store, web.Opts{})
+	if _, _, body := get(t, h, "/"); !strings.Contains(body, "No worker is registered") {
+		t.Errorf("overview without workers does not say so:\n%.3000s", body)
+	}
+
+	ctx := context.Background()
+	id, err := f.store.Enqueue(ctx, queue.EnqueueParams{Job: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const worker = "host-a:4242:overview"
+	if err := f.store.Register(ctx, queue.WorkerInfo{ID: worker, Host: "host-a", PID: 4242, Version: "test",
+		Command: "run", StaleAfter: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.store.Exchange(ctx, nil, queue.ClaimParams{Worker: worker, Registered: true, Limit: 1,
+		DefaultTimeout: time.Minute, DefaultMaxAttempts: 1})
+	if err != nil || len(res.Claimed) != 1 || res.Claimed[0].ID != id {
+		t.Fatalf("claim: %+v, %v; want task %d", res.Claimed, err, id)
+	}
+	_, _, body := get(t, h, "/")
+	for _, want := range []string{worker, "host-a", "4242", fmt.Sprintf(`href="/tasks/%d"`, id), "while its worker heartbeats"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %q:\n%.4000s", want, body)
+		}
 	}
 }
