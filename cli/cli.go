@@ -284,17 +284,17 @@ func (m *Main) registry(cfg config.Config) (*jobs.Registry, supervisor.Containme
 
 // openStore reads the environment and opens the queue: what every command
 // that changes the queue starts with. The caller closes the store.
-func (m *Main) openStore(ctx context.Context) (*env, *queue.Store, error) {
+func (m *Main) openStore(ctx context.Context) (*env, queue.Backend, error) {
 	return m.open(ctx, false)
 }
 
 // openReader is like openStore for a command that only reads the queue: it
 // never creates, migrates or changes the file, and names it when missing.
-func (m *Main) openReader(ctx context.Context) (*env, *queue.Store, error) {
+func (m *Main) openReader(ctx context.Context) (*env, queue.Backend, error) {
 	return m.open(ctx, true)
 }
 
-func (m *Main) open(ctx context.Context, readOnly bool) (*env, *queue.Store, error) {
+func (m *Main) open(ctx context.Context, readOnly bool) (*env, queue.Backend, error) {
 	e, err := m.env()
 	if err != nil {
 		return nil, nil, err
@@ -307,15 +307,19 @@ func (m *Main) open(ctx context.Context, readOnly bool) (*env, *queue.Store, err
 }
 
 // openStore opens the queue file SLUICE_DB names, with e's clock.
-func (e *env) openStore(ctx context.Context) (*queue.Store, error) { return e.open(ctx, false) }
+func (e *env) openStore(ctx context.Context) (queue.Backend, error) { return e.open(ctx, false) }
 
 // openReader is like openStore for a command that only reads.
-func (e *env) openReader(ctx context.Context) (*queue.Store, error) { return e.open(ctx, true) }
+func (e *env) openReader(ctx context.Context) (queue.Backend, error) { return e.open(ctx, true) }
 
 // open opens the queue and logs which file it is (and whether it was just
 // created): a mistyped SLUICE_DB would otherwise make a new, empty queue
-// without a word.
-func (e *env) open(ctx context.Context, readOnly bool) (*queue.Store, error) {
+// without a word. A postgres:// or postgresql:// URL opens the PostgreSQL
+// store instead (openPostgres).
+func (e *env) open(ctx context.Context, readOnly bool) (queue.Backend, error) {
+	if isPostgresURL(e.cfg.DB) {
+		return e.openPostgres(ctx)
+	}
 	_, statErr := os.Stat(e.cfg.DB)
 	opts := queue.OpenOptions()
 	opts.ReadOnly = readOnly

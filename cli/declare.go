@@ -11,7 +11,7 @@ import (
 
 // syncDeclared makes the store's declared schedules match SLUICE_SCHEDULES,
 // when it is set; drain and run call it at start.
-func (e *env) syncDeclared(ctx context.Context, store *queue.Store) error {
+func (e *env) syncDeclared(ctx context.Context, store queue.Backend) error {
 	if e.declared == nil {
 		return nil
 	}

@@ -103,7 +103,9 @@ func runDrain(ctx context.Context, m *Main, args []string) error {
 	e.logContainment()
 	w := worker.New(store, e.jobs, opts)
 	sum, err := w.Drain(ctx, worker.DrainOpts{MaxTasks: *maxTasks, Deadline: *deadline})
-	err = store.DB().Diagnose(err)
+	if s := sqliteOnly(store); s != nil {
+		err = s.DB().Diagnose(err)
+	}
 	if met != nil {
 		err = errors.Join(err, met.WriteFile(e.cfg.MetricsFile))
 	}
@@ -161,7 +163,7 @@ func (e *env) workerOptions() worker.Options {
 
 // fireSchedules syncs SLUICE_SCHEDULES and fires every due schedule once,
 // telling onFirings (if set) what fired.
-func (e *env) fireSchedules(ctx context.Context, store *queue.Store, onFirings func([]queue.Firing)) error {
+func (e *env) fireSchedules(ctx context.Context, store queue.Backend, onFirings func([]queue.Firing)) error {
 	if err := e.syncDeclared(ctx, store); err != nil {
 		return err
 	}

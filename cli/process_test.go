@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/pgtest"
 	"github.com/sluicehq/sluice/queue"
 	"github.com/sluicehq/sluice/schedule"
 	"github.com/sluicehq/sluice/sqlitewal"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(supervisor.Main(os.Args[2:], os.Stderr))
 	}
 	flag.Parse()
-	code := m.Run()
+	code := pgtest.Main(m) // stops the private PostgreSQL server the tests may start
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

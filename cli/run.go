@@ -98,7 +98,7 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 		e.log.Info("serving /metrics, /healthz and the web pages", "addr", ln.Addr().String(), "actions", e.cfg.WebToken != "")
 	}
 	e.logContainment()
-	e.log.Info("running until signalled", "workers", e.cfg.Workers, "poll", e.cfg.Poll, "db", e.cfg.DB)
+	e.log.Info("running until signalled", "workers", e.cfg.Workers, "poll", e.cfg.Poll, "db", redactURL(e.cfg.DB))
 	stopNotify := notify.ready(ctx, store.Ping, func(err error) { e.log.Warn("systemd notify failed", "err", err) })
 	w := worker.New(store, e.jobs, opts)
 	sum, err := w.Run(runCtx, runOpts)
@@ -116,7 +116,7 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 
 // runHandler serves /metrics and /healthz from met and the web pages on
 // every other path.
-func (e *env) runHandler(met http.Handler, store *queue.Store) http.Handler {
+func (e *env) runHandler(met http.Handler, store queue.Backend) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", met)
 	mux.Handle("/healthz", met)

@@ -389,7 +389,7 @@ func scheduleResume(ctx context.Context, m *Main, args []string) error {
 // with the error to return (errHelp included).
 //
 // With asJSON not nil, the subcommand takes -json and it is set there.
-func scheduleStore(ctx context.Context, m *Main, name, usage string, args []string, nargs int, asJSON *bool) (*queue.Store, string, error) {
+func scheduleStore(ctx context.Context, m *Main, name, usage string, args []string, nargs int, asJSON *bool) (queue.Backend, string, error) {
 	fs := newFlagSet(m, name, usage)
 	if asJSON != nil {
 		fs.BoolVar(asJSON, "json", false, "print JSON instead of text")

@@ -44,7 +44,7 @@ type scheduleRun struct {
 // nextScheduleRuns returns the next runs of the enabled schedules, soonest
 // first, at most maxScheduleRuns, and how many more are left out. Schedules
 // this system cannot compute are left out with a warning on warn.
-func nextScheduleRuns(ctx context.Context, store *queue.Store, warn io.Writer) ([]scheduleRun, int, error) {
+func nextScheduleRuns(ctx context.Context, store queue.Backend, warn io.Writer) ([]scheduleRun, int, error) {
 	list, err := store.ListSchedules(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -131,9 +131,11 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	workers, err := store.Workers(ctx)
-	if err != nil {
-		return err
+	var workers []queue.WorkerInfo // the PostgreSQL store keeps no registry yet
+	if s := sqliteOnly(store); s != nil {
+		if workers, err = s.Workers(ctx); err != nil {
+			return err
+		}
 	}
 	runs, more, err := nextScheduleRuns(ctx, store, printer(m.Stderr))
 	if err != nil {

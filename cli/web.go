@@ -58,6 +58,9 @@ func runWeb(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	if isPostgresURL(e.cfg.DB) {
+		return errNoWebPages
+	}
 	// Without a token nothing is written: open the file as read-only commands do.
 	store, err := e.open(ctx, e.cfg.WebToken == "")
 	if err != nil {
@@ -67,7 +70,7 @@ func runWeb(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("web: %w", err), store.Close())
 	}
-	e.log.Info("serving the web pages", "addr", ln.Addr().String(), "db", e.cfg.DB, "actions", e.cfg.WebToken != "")
+	e.log.Info("serving the web pages", "addr", ln.Addr().String(), "db", redactURL(e.cfg.DB), "actions", e.cfg.WebToken != "")
 	err = metrics.ServeListener(ctx, ln, e.webHandler(store), metrics.ServeOpts{})
 	if err = errors.Join(err, store.Close()); err != nil {
 		return fmt.Errorf("web: %w", err)
@@ -77,8 +80,12 @@ func runWeb(ctx context.Context, m *Main, args []string) error {
 
 // webHandler serves the web pages for store with the configuration's token,
 // default attempts, clock and logger.
-func (e *env) webHandler(store *queue.Store) http.Handler {
-	return web.Handler(store, web.Opts{
+func (e *env) webHandler(store queue.Backend) http.Handler {
+	s := sqliteOnly(store)
+	if s == nil {
+		return noWebPages()
+	}
+	return web.Handler(s, web.Opts{
 		Token:              e.cfg.WebToken,
 		DefaultMaxAttempts: e.cfg.MaxAttempts,
 		Now:                e.now,

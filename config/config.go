@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -35,7 +36,7 @@ const MinWebToken = 16
 // Config is Sluice's whole configuration. Field tags name the variables
 // (without Prefix) and their defaults; the README's table mirrors them.
 type Config struct {
-	DB            string        `env:"DB" envDefault:"./sluice.db" help:"path of the SQLite queue file; created with its folder when missing by commands that write"`
+	DB            string        `env:"DB" envDefault:"./sluice.db" help:"path of the SQLite queue file (created with its folder when missing by commands that write), or a postgres:// URL for the PostgreSQL store"`
 	SharedDB      bool          `env:"SHARED_DB" envDefault:"false" help:"true: keep the queue inside another application's SQLite database (its tables are left alone); otherwise such a file is refused"`
 	NetworkFS     bool          `env:"ALLOW_NETWORK_FS" envDefault:"false" help:"true: accept a database on NFS, SMB, 9p or FUSE, safe only if one machine ever opens it; otherwise refused"`
 	Workers       int           `env:"WORKERS" envDefault:"4" help:"tasks run at once by one process"`
@@ -234,10 +235,21 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
+// IsPostgresURL reports whether SLUICE_DB names a PostgreSQL database
+// (postgres:// or postgresql://) rather than a SQLite file.
+func IsPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
 func (c Config) validate() []string {
 	var p []string
 	if c.DB == "" {
 		p = append(p, "SLUICE_DB: must not be empty")
+	}
+	if IsPostgresURL(c.DB) {
+		if _, err := url.Parse(c.DB); err != nil {
+			p = append(p, fmt.Sprintf("SLUICE_DB: not a valid PostgreSQL URL: %v", errors.Unwrap(err)))
+		}
 	}
 	if c.Workers < 1 {
 		p = append(p, fmt.Sprintf("SLUICE_WORKERS=%d: must be at least 1", c.Workers))

@@ -10,7 +10,7 @@ import (
 	"github.com/sluicehq/sluice/queue"
 )
 
-// cancelSQL ends a queued or running task cancelled; $1 is the id.
+// cancelSQL ends queued or running tasks cancelled; $1 is the ids.
 var cancelSQL = `
 UPDATE tasks t SET
     state       = 'cancelled',
@@ -21,34 +21,52 @@ UPDATE tasks t SET
                       'attempt', t.attempt, 'outcome', 'cancelled', 'started_at', t.started_at,
                       'duration_ms', c.now - t.started_at, 'error', $2::text)) ELSE t.history END
 FROM (SELECT ` + nowParam(3) + ` AS now) c
-WHERE t.id = $1 AND t.state IN ('queued', 'running')`
+WHERE t.id = ANY($1::bigint[]) AND t.state IN ('queued', 'running')`
 
-// Cancel ends a queued or running task as cancelled and returns the state it
-// was in. A running task's worker notices within its cancel poll interval and
-// stops the attempt; its outcome is then discarded. The worker column is kept
-// so that worker can find its cancelled tasks.
-func (s *Store) Cancel(ctx context.Context, id int64) (queue.State, error) {
-	var prev queue.State
+// Cancel ends queued or running tasks as cancelled and returns the state
+// each was in, all or nothing as queue.Store.Cancel: if any id is unknown
+// (queue.ErrNotFound) or already succeeded or failed
+// (queue.ErrNotCancellable), nothing changes and the error names every such
+// task; a task already cancelled is reported as Cancelled and left alone. A
+// running task's worker notices within its cancel poll interval and stops
+// the attempt; its outcome is then discarded. The worker column is kept so
+// that worker can find its cancelled tasks.
+func (s *Store) Cancel(ctx context.Context, ids []int64) (map[int64]queue.State, error) {
+	prev := make(map[int64]queue.State, len(ids))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// FOR UPDATE: the read and the write see the same row.
-		err := tx.QueryRow(ctx, "SELECT state FROM tasks WHERE id = $1 FOR UPDATE", id).Scan(&prev)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return queue.ErrNotFound
-		}
+		// FOR UPDATE: the reads and the writes see the same rows.
+		rows, err := tx.Query(ctx, "SELECT id, state FROM tasks WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE", ids)
 		if err != nil {
 			return err
 		}
-		if prev.Final() {
-			return fmt.Errorf("%w (it %s)", queue.ErrNotCancellable, prev)
+		var id int64
+		var st queue.State
+		if _, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error { prev[id] = st; return nil }); err != nil {
+			return err
 		}
-		_, err = tx.Exec(ctx, cancelSQL, id, queue.CancelledError, s.nowArg())
+		var problems []error
+		seen := make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			st, ok := prev[id]
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Errorf("task %d: %w", id, queue.ErrNotFound))
+			case st == queue.Succeeded || st == queue.Failed:
+				problems = append(problems, fmt.Errorf("task %d %s: %w", id, st, queue.ErrNotCancellable))
+			}
+		}
+		if len(problems) > 0 {
+			return errors.Join(problems...)
+		}
+		_, err = tx.Exec(ctx, cancelSQL, ids, queue.CancelledError, s.nowArg())
 		return err
 	})
 	if err != nil {
-		if errors.Is(err, queue.ErrNotFound) {
-			prev = ""
-		}
-		return prev, fmt.Errorf("cancel task %d: %w", id, err)
+		return nil, fmt.Errorf("cancel: %w", err)
 	}
 	return prev, nil
 }
@@ -197,4 +215,23 @@ func (s *Store) RetryFailed(ctx context.Context, job string) (queue.RetryResult,
 		res.Skipped += len(batch) - n
 	}
 	return res, nil
+}
+
+// retryFailedCountSQL counts what RetryFailed would do now: every failed
+// task without a unique key, and one per unique key no active task holds.
+const retryFailedCountSQL = `
+SELECT count(*) FILTER (WHERE unique_key IS NULL)
+     + count(DISTINCT unique_key) FILTER (WHERE unique_key IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM tasks a WHERE a.unique_key = t.unique_key AND a.state IN ('queued', 'running'))),
+       count(*)
+FROM tasks t WHERE state = 'failed' AND ($1 = '' OR job = $1)`
+
+// RetryFailedDryRun returns what RetryFailed(ctx, job) would do now, and
+// changes nothing.
+func (s *Store) RetryFailedDryRun(ctx context.Context, job string) (queue.RetryResult, error) {
+	var res queue.RetryResult
+	var total int
+	err := s.pool.QueryRow(ctx, retryFailedCountSQL, job).Scan(&res.Retried, &total)
+	res.Skipped = total - res.Retried
+	return res, wrap("count failed tasks", err)
 }

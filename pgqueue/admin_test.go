@@ -76,6 +76,13 @@ func TestRetryRespectsUniqueKeys(t *testing.T) {
 	if got, _ := s.Get(ctx, other); got.State != queue.Failed {
 		t.Fatalf("task %d is %s after a refused retry; want failed (all or nothing)", other, got.State)
 	}
+	dry, err := s.RetryFailedDryRun(ctx, "")
+	if err != nil || dry.Retried != 1 || dry.Skipped != 1 {
+		t.Fatalf("RetryFailedDryRun = %+v, %v; want 1 retried, 1 skipped", dry, err)
+	}
+	if got, _ := s.Get(ctx, other); got.State != queue.Failed {
+		t.Fatalf("task %d is %s after a dry run; want failed", other, got.State)
+	}
 	res, err := s.RetryFailed(ctx, "")
 	if err != nil || res.Retried != 1 || res.Skipped != 1 {
 		t.Fatalf("RetryFailed = %+v, %v; want 1 retried, 1 skipped", res, err)

@@ -27,15 +27,15 @@ func TestCancel(t *testing.T) {
 	finish(t, s, map[int64]queue.Kind{done: queue.Succeed})
 	clk.Advance(5 * time.Second)
 
-	if prev, err := s.Cancel(ctx, queued); err != nil || prev != queue.Queued {
-		t.Fatalf("cancel queued = %s, %v", prev, err)
+	if prev, err := s.Cancel(ctx, []int64{queued}); err != nil || prev[queued] != queue.Queued {
+		t.Fatalf("cancel queued = %v, %v", prev, err)
 	}
 	if got, _ := s.Get(ctx, queued); got.State != queue.Cancelled || got.Error != queue.CancelledError ||
 		!got.FinishedAt.Equal(clk.Now()) || len(got.History) != 0 {
 		t.Errorf("cancelled queued task = %+v; want cancelled now, no attempt in its history", got)
 	}
-	if prev, err := s.Cancel(ctx, running); err != nil || prev != queue.Running {
-		t.Fatalf("cancel running = %s, %v", prev, err)
+	if prev, err := s.Cancel(ctx, []int64{running, running}); err != nil || prev[running] != queue.Running {
+		t.Fatalf("cancel running = %v, %v", prev, err)
 	}
 	got, _ := s.Get(ctx, running)
 	if got.State != queue.Cancelled || got.Worker != "w1" || len(got.History) != 1 ||
@@ -49,11 +49,19 @@ func TestCancel(t *testing.T) {
 	if len(res.Stale) != 1 {
 		t.Errorf("the cancelled task's outcome was written; want it stale")
 	}
-	if prev, err := s.Cancel(ctx, done); !errors.Is(err, queue.ErrNotCancellable) || prev != queue.Succeeded {
-		t.Errorf("cancel finished = %s, %v; want succeeded, ErrNotCancellable", prev, err)
+	if prev, err := s.Cancel(ctx, []int64{running}); err != nil || prev[running] != queue.Cancelled {
+		t.Errorf("cancel again = %v, %v; want cancelled, no error", prev, err)
 	}
-	if _, err := s.Cancel(ctx, 999); !errors.Is(err, queue.ErrNotFound) {
-		t.Errorf("cancel unknown = %v; want ErrNotFound", err)
+	other := mustEnqueue(t, s, queue.EnqueueParams{Job: "x", RunAt: clk.Now().Add(time.Hour)})
+	_, err := s.Cancel(ctx, []int64{other, done, 999})
+	if !errors.Is(err, queue.ErrNotCancellable) || !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("cancel finished and unknown = %v; want ErrNotCancellable and ErrNotFound", err)
+	}
+	if got, _ := s.Get(ctx, other); got.State != queue.Queued {
+		t.Errorf("task %d beside refused ids = %s; want still queued (all or nothing)", other, got.State)
+	}
+	if _, err := s.Cancel(ctx, []int64{other}); err != nil {
+		t.Fatal(err)
 	}
 	if next, err := s.NextDue(ctx); err != nil || !next.IsZero() {
 		t.Errorf("NextDue with nothing queued = %v, %v; want zero", next, err)
@@ -89,7 +97,7 @@ func TestCancelStopsARunningTask(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the task did not start within 10s")
 	}
-	if _, err := s.Cancel(ctx, id); err != nil {
+	if _, err := s.Cancel(ctx, []int64{id}); err != nil {
 		t.Fatal(err)
 	}
 	select {

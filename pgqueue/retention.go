@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -98,4 +99,31 @@ func (s *Store) deleteBatches(ctx context.Context, p *queue.Pruned, q string, ar
 			return nil
 		}
 	}
+}
+
+// PruneDryRun returns how many tasks Prune(ctx, st, k, _) would remove now,
+// and removes nothing (queue.Store.PruneDryRun).
+func (s *Store) PruneDryRun(ctx context.Context, st queue.State, k queue.Keep) (int, error) {
+	if !st.Final() {
+		return 0, fmt.Errorf("prune: %w: state %q is not final (want succeeded, failed or cancelled)", queue.ErrInvalid, st)
+	}
+	cutoff := int64(math.MinInt64)
+	if k.Age > 0 {
+		now, err := s.readNow(ctx, s.pool)
+		if err != nil {
+			return 0, fmt.Errorf("count %s tasks to prune: %w", st, err)
+		}
+		cutoff = now.Add(-k.Age).UnixMilli()
+	}
+	var total, recent int
+	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE finished_at IS NULL OR finished_at >= $2)
+		FROM tasks WHERE state = $1`, string(st), cutoff).Scan(&total, &recent)
+	if err != nil {
+		return 0, fmt.Errorf("count %s tasks to prune: %w", st, err)
+	}
+	kept := recent
+	if k.Count > 0 {
+		kept = min(kept, k.Count)
+	}
+	return total - kept, nil
 }

@@ -41,6 +41,9 @@ func TestPrune(t *testing.T) {
 			s := mustStore(t, clk)
 			insertFinished(t, s, clk, queue.Succeeded, tt.n)
 			insertFinished(t, s, clk, queue.Failed, 7)
+			if n, err := s.PruneDryRun(ctx, queue.Succeeded, tt.keep); err != nil || n != tt.n-tt.wantLeft {
+				t.Errorf("PruneDryRun = %d, %v; want %d", n, err, tt.n-tt.wantLeft)
+			}
 			p, err := s.Prune(ctx, queue.Succeeded, tt.keep, tt.batch)
 			if err != nil {
 				t.Fatal(err)

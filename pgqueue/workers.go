@@ -17,3 +17,6 @@ func (s *Store) Register(context.Context, queue.WorkerInfo) error { return nil }
 // Unregister is part of worker.Store; see Register. Tasks a leaving worker
 // still holds come back when their leases expire.
 func (s *Store) Unregister(context.Context, string, int) (int, error) { return 0, nil }
+
+// Store is the PostgreSQL form of the store contract.
+var _ queue.Backend = (*Store)(nil)

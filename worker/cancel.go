@@ -14,11 +14,6 @@ const DefaultCancelPoll = time.Second
 // errCancelled is the cause of a task context cancelled by an operator.
 var errCancelled = errors.New("cancelled by an operator")
 
-// Canceller is the optional part of a Store that reports operator cancels.
-type Canceller interface {
-	CancelledAmong(ctx context.Context, ids []int64) ([]int64, error)
-}
-
 // errLost is the cause of a task context stopped because the task now
 // belongs to another worker (this one was judged dead).
 var errLost = errors.New("the task was taken over by another worker: this one was judged dead")
@@ -103,10 +98,7 @@ func (r *running) lost(owner string) bool {
 // watchCancels polls the store every interval for cancelled tasks among the
 // running ones and stops them, until ctx ends.
 func (w *Worker) watchCancels(ctx context.Context, r *running) {
-	c, ok := w.store.(Canceller)
-	if !ok {
-		return
-	}
+	c := w.store
 	t := time.NewTicker(w.opts.CancelPoll)
 	defer t.Stop()
 	for {

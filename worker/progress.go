@@ -25,12 +25,6 @@ type Progress struct {
 	ETA       time.Duration // Remaining at Rate; 0 when unknown
 }
 
-// DueCounter is a Store that can count the tasks a drain has left, for
-// Progress.Remaining; *queue.Store is one.
-type DueCounter interface {
-	CountRemaining(ctx context.Context, queues []string, worker string) (int, error)
-}
-
 // counter counts what the drain loop's exchanges did, for progress reports
 // read beside the loop: the loop only adds to it, under a short lock.
 type counter struct {
@@ -84,12 +78,10 @@ func (w *Worker) progress(ctx context.Context, elapsed time.Duration, maxTasks i
 	if elapsed > 0 {
 		p.Rate = float64(p.Done) / elapsed.Seconds()
 	}
-	if w.due != nil {
-		if n, err := w.due.CountRemaining(ctx, w.opts.Queues, w.ownerID()); err == nil {
-			p.Remaining = n
-			if maxTasks > 0 {
-				p.Remaining = min(p.Remaining, max(maxTasks-sum.Ran-sum.Released, 0))
-			}
+	if n, err := w.store.CountRemaining(ctx, w.opts.Queues, w.ownerID()); err == nil {
+		p.Remaining = n
+		if maxTasks > 0 {
+			p.Remaining = min(p.Remaining, max(maxTasks-sum.Ran-sum.Released, 0))
 		}
 	}
 	if p.Remaining >= 0 && p.Rate > 0 {

@@ -31,22 +31,17 @@ func (r Retention) IsZero() bool {
 	return r.Succeeded.IsZero() && r.Failed.IsZero() && r.Cancelled.IsZero()
 }
 
-// Pruner is a Store that can remove old finished tasks; *queue.Store is one.
-type Pruner interface {
-	Prune(ctx context.Context, st queue.State, k queue.Keep, batch int) (queue.Pruned, error)
-}
-
 // startRetention applies Options.Retention beside a drain or a run, when
-// the store can prune and the retention removes something. The returned
+// the retention removes something. The returned
 // func ends it (after the pass under way) and returns what it removed.
 func (w *Worker) startRetention(ctx context.Context) (stop func() queue.Pruned) {
-	if w.pruner == nil || w.opts.Retention.IsZero() {
+	if w.opts.Retention.IsZero() {
 		return func() queue.Pruned { return queue.Pruned{} }
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var pruned queue.Pruned
-	wg.Go(func() { pruned = w.retain(ctx, w.pruner, done) })
+	wg.Go(func() { pruned = w.retain(ctx, w.store, done) })
 	return func() queue.Pruned {
 		close(done)
 		wg.Wait()
@@ -59,7 +54,7 @@ func (w *Worker) startRetention(ctx context.Context) (stop func() queue.Pruned) 
 // has one writer: a claim waits for at most one batch). After done closes it
 // finishes the pass under way and returns what all passes removed; a
 // cancelled ctx stops it between batches.
-func (w *Worker) retain(ctx context.Context, p Pruner, done <-chan struct{}) queue.Pruned {
+func (w *Worker) retain(ctx context.Context, p Store, done <-chan struct{}) queue.Pruned {
 	r := w.opts.Retention
 	every := r.Every
 	if every <= 0 {

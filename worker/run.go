@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -15,20 +14,6 @@ const KeySchedule = "schedule"
 
 // DefaultPoll is how often Run looks for tasks that other processes added.
 const DefaultPoll = time.Second
-
-// RunStore is what Run needs from the store beyond Store. *queue.Store
-// implements it.
-type RunStore interface {
-	Store
-	// FireDue fires every due schedule (see queue.Store.FireDue).
-	FireDue(ctx context.Context) ([]queue.Firing, error)
-	// NextWakeup returns when something next needs the loop: a task due, a
-	// lease expiring, a worker going stale or a schedule due; zero when
-	// nothing is pending.
-	NextWakeup(ctx context.Context, queues []string) (time.Time, error)
-	// Enqueued returns a channel closed when this process adds tasks.
-	Enqueued() <-chan struct{}
-}
 
 // RunOpts tunes Run.
 type RunOpts struct {
@@ -48,22 +33,18 @@ type RunOpts struct {
 // due task, lease expiry, stale heartbeat or schedule, the poll interval, an
 // in-process enqueue and
 // ctx's end: there is no fixed tick. Cancelling ctx stops it the way it
-// stops Drain. The Worker's store must implement RunStore.
+// stops Drain.
 //
 // Beside the loop, Run applies Options.Retention as Drain does: a pass at
 // the start, then one every Retention.Every for as long as it runs. It
 // reports no Options.Progress (a run has no end to estimate).
 func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
-	rs, ok := w.store.(RunStore)
-	if !ok {
-		return Summary{}, errors.New("run: the store cannot wait for work (it does not implement worker.RunStore)")
-	}
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
 	stopRetention := w.startRetention(ctx)
 	l := w.newLoop(DrainOpts{}, "run")
-	l.idle = &runIdle{w: w, store: rs, poll: opts.Poll, onFirings: opts.OnFirings}
+	l.idle = &runIdle{w: w, store: w.store, poll: opts.Poll, onFirings: opts.OnFirings}
 	sum, err := l.run(ctx)
 	sum.Pruned = stopRetention().Deleted
 	return sum, err
@@ -73,7 +54,7 @@ func (w *Worker) Run(ctx context.Context, opts RunOpts) (Summary, error) {
 // both fire schedules; mu lets one fire at a time.
 type runIdle struct {
 	w         *Worker
-	store     RunStore
+	store     Store
 	poll      time.Duration
 	onFirings func([]queue.Firing) // may be nil
 

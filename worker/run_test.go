@@ -199,23 +199,6 @@ func TestRunStopsGracefully(t *testing.T) {
 	}
 }
 
-func TestRunNeedsRunStore(t *testing.T) {
-	w := worker.New(exchangeOnly{}, jobs.NewRegistry(), worker.Options{})
-	if _, err := w.Run(context.Background(), worker.RunOpts{}); err == nil {
-		t.Fatal("Run on a store without FireDue/NextWakeup/Enqueued succeeded")
-	}
-}
-
-type exchangeOnly struct{}
-
-func (exchangeOnly) Exchange(context.Context, []queue.Outcome, queue.ClaimParams) (queue.ExchangeResult, error) {
-	return queue.ExchangeResult{}, nil
-}
-
-func (exchangeOnly) Register(context.Context, queue.WorkerInfo) error { return nil }
-
-func (exchangeOnly) Unregister(context.Context, string, int) (int, error) { return 0, nil }
-
 // BenchmarkRunEnqueueToStart measures, per task, the time from just before
 // Enqueue on the Store that Run uses to the start of the job's handler: the
 // in-process path (no polling). Run with: go test ./worker -bench RunEnqueueToStart -run '^$'

@@ -27,16 +27,10 @@ const (
 	KeyErr     = "err"
 )
 
-// Store is what a Worker needs from the task store. *queue.Store implements
-// it; another backend only has to provide the same exchange and registry of
-// live workers.
-type Store interface {
-	Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.ClaimParams) (queue.ExchangeResult, error)
-	// Register records a live worker; Exchange heartbeats it.
-	Register(ctx context.Context, w queue.WorkerInfo) error
-	// Unregister removes a worker, returning what it still held to the queue.
-	Unregister(ctx context.Context, id string, defaultMaxAttempts int) (int, error)
-}
+// Store is what a Worker needs from the task store: the store contract,
+// queue.Backend, which *queue.Store (SQLite) and *pgqueue.Store (PostgreSQL)
+// implement.
+type Store = queue.Backend
 
 // Defaults of Options. They are the defaults of the SLUICE_* settings too:
 // config's tests check that both say the same.
@@ -81,7 +75,7 @@ type Options struct {
 	Logger     *slog.Logger
 
 	// Retention removes old finished tasks while a drain or a run goes on,
-	// when the Store is a Pruner. The zero value removes nothing.
+	// beside Drain and Run. The zero value removes nothing.
 	Retention Retention
 	// Progress receives a report every ProgressEvery during a drain (a live
 	// line on a terminal); nil logs the report at info level instead. Run
@@ -122,8 +116,6 @@ type Worker struct {
 	log     *slog.Logger
 	counter *counter               // what the drain did so far, for progress reports
 	owner   atomic.Pointer[string] // the id registered now: opts.ID, or a new one after a loss
-	pruner  Pruner                 // nil when the store cannot prune
-	due     DueCounter             // nil when the store cannot count due tasks
 }
 
 // New returns a Worker; it starts nothing until Drain is called.
@@ -174,8 +166,6 @@ func New(store Store, registry *jobs.Registry, opts Options) *Worker {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &Worker{store: store, jobs: registry, opts: opts, log: opts.Logger.With("worker", opts.ID), counter: &counter{}}
-	w.pruner, _ = store.(Pruner)
-	w.due, _ = store.(DueCounter)
 	return w
 }
 

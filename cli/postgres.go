@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/pgqueue"
+	"github.com/sluicehq/sluice/queue"
+)
+
+// isPostgresURL reports whether SLUICE_DB names a PostgreSQL database
+// rather than a SQLite file.
+func isPostgresURL(db string) bool { return config.IsPostgresURL(db) }
+
+// openPostgres opens the PostgreSQL store SLUICE_DB names, applying its
+// migrations. The usual PG* variables and ~/.pgpass fill in what the URL
+// leaves out (pgx follows libpq). Times come from the database's clock, not
+// this machine's, so Main.Now does not apply.
+func (e *env) openPostgres(ctx context.Context) (queue.Backend, error) {
+	s, err := pgqueue.Open(ctx, e.cfg.DB, pgqueue.NewOpts{Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	e.log.Info("database opened", "db", redactURL(e.cfg.DB))
+	return s, nil
+}
+
+// redactURL hides a password in a PostgreSQL URL, for logs; a SQLite path
+// comes back as it is.
+func redactURL(db string) string {
+	if !isPostgresURL(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres"
+	}
+	return u.Redacted()
+}
+
+// sqliteOnly returns the SQLite store behind b, or nil when b is another
+// store: for what only the SQLite store has yet (docs/postgresql.md).
+func sqliteOnly(b queue.Backend) *queue.Store {
+	s, _ := b.(*queue.Store)
+	return s
+}
+
+// noWebPages answers the web pages' paths on a store that cannot serve them.
+func noWebPages() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "the web pages need the SQLite store; on PostgreSQL only /metrics and /healthz are served", http.StatusNotImplemented)
+	})
+}
+
+// errNoWebPages is sluice web's refusal on PostgreSQL.
+var errNoWebPages = fmt.Errorf("web: the web pages read the SQLite store only; on PostgreSQL they are not available yet")
+
