@@ -57,4 +57,3 @@ func noWebPages() http.Handler {
 
 // errNoWebPages is sluice web's refusal on PostgreSQL.
 var errNoWebPages = fmt.Errorf("web: the web pages read the SQLite store only; on PostgreSQL they are not available yet")
-
