@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -56,4 +56,4 @@ func noWebPages() http.Handler {
 }
 
 // errNoWebPages is sluice web's refusal on PostgreSQL.
-var errNoWebPages = fmt.Errorf("web: the web pages read the SQLite store only; on PostgreSQL they are not available yet")
+var errNoWebPages = errors.New("web: the web pages read the SQLite store only; on PostgreSQL they are not available yet")

@@ -69,6 +69,13 @@ func TestPostgresEnqueueAndDrain(t *testing.T) {
 	if !strings.Contains(show, `"succeeded"`) {
 		t.Errorf("show -json = %s; want the succeeded task", show)
 	}
+	if status := runProcess(t, sluiceProcess(t, url, "status", "-json")); !strings.Contains(status, `"succeeded": 1`) {
+		t.Errorf("status -json = %s; want one succeeded task", status)
+	}
+	later := runProcess(t, sluiceProcess(t, url, "enqueue", "-delay", "1h", "echo_test", "{}"))
+	if out := runProcess(t, sluiceProcess(t, url, "cancel", strings.TrimSpace(later))); !strings.Contains(out, "cancel") {
+		t.Errorf("cancel printed %q", out)
+	}
 }
 
 // TestPostgresConcurrentDrains: two drain processes on one PostgreSQL
