@@ -41,9 +41,10 @@ func unitEnv(t *testing.T, dir string, extra ...string) []string {
 // runSluice runs the built binary to completion and returns its exit code.
 func runSluice(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
+	bin := sluiceBinary(t) // built first: the build's time is not the command's
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, sluiceBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
