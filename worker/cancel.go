@@ -98,7 +98,6 @@ func (r *running) lost(owner string) bool {
 // watchCancels polls the store every interval for cancelled tasks among the
 // running ones and stops them, until ctx ends.
 func (w *Worker) watchCancels(ctx context.Context, r *running) {
-	c := w.store
 	t := time.NewTicker(w.opts.CancelPoll)
 	defer t.Stop()
 	for {
@@ -111,7 +110,7 @@ func (w *Worker) watchCancels(ctx context.Context, r *running) {
 		if len(ids) == 0 {
 			continue
 		}
-		cancelled, err := c.CancelledAmong(ctx, ids)
+		cancelled, err := w.store.CancelledAmong(ctx, ids)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("check for cancelled tasks", KeyErr, err)

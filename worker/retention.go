@@ -32,8 +32,8 @@ func (r Retention) IsZero() bool {
 }
 
 // startRetention applies Options.Retention beside a drain or a run, when
-// the retention removes something. The returned
-// func ends it (after the pass under way) and returns what it removed.
+// the retention removes something. The returned func ends it (after the
+// pass under way) and returns what it removed.
 func (w *Worker) startRetention(ctx context.Context) (stop func() queue.Pruned) {
 	if w.opts.Retention.IsZero() {
 		return func() queue.Pruned { return queue.Pruned{} }
