@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/pgtest"
@@ -126,4 +128,56 @@ func TestPostgresConcurrentDrains(t *testing.T) {
 			t.Errorf("task %d: %s after %d attempts; want succeeded at the first", task.ID, task.State, task.Attempt)
 		}
 	}
+}
+
+// TestPostgresRunWakesOnAnotherProcessEnqueue: sluice run on PostgreSQL
+// starts a task another process enqueued through LISTEN/NOTIFY, long before
+// its hour-long SLUICE_POLL, and stops cleanly on SIGTERM.
+func TestPostgresRunWakesOnAnotherProcessEnqueue(t *testing.T) {
+	url := pgtest.URL(t)
+	s := openPG(t, url) // migrates before run starts listening
+	run := exec.Command(sluiceBinary(t), "run")
+	run.Env = environ(url, "SLUICE_POLL=1h")
+	var out lockedBuffer
+	run.Stdout, run.Stderr = &out, &out
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer run.Process.Kill()
+	// Enqueue once run is idle: its startup drain found nothing, so only a
+	// notification (or the hour's poll) can start the task.
+	waitFor(t, "sluice run to start", func() bool { return strings.Contains(out.String(), "running until signalled") })
+	id := strings.TrimSpace(runProcess(t, sluiceProcess(t, url, "enqueue", "echo_test", `{"from":"elsewhere"}`)))
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatalf("enqueue printed %q; want an id", id)
+	}
+	waitFor(t, "the task to succeed", func() bool {
+		got, err := s.Get(context.Background(), n)
+		return err == nil && got.State == queue.Succeeded
+	})
+	if err := run.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Wait(); err != nil {
+		t.Fatalf("sluice run after SIGTERM: %v\n%s", err, &out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
