@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/internal/pgtest"
 	"github.com/sluicehq/sluice/pgqueue"
 	"github.com/sluicehq/sluice/queue"
@@ -180,4 +181,22 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestPostgresPasswordNotLogged: the "database opened" record names the
+// database with its password redacted.
+func TestPostgresPasswordNotLogged(t *testing.T) {
+	url := pgtest.URL(t)
+	if !strings.Contains(url, "postgres@") {
+		t.Skipf("pgtest URL %q has no user to give a password", url)
+	}
+	url = strings.Replace(url, "postgres@", "postgres:s3cret@", 1) // the test server trusts its socket
+	var stdout, stderr bytes.Buffer
+	m := &cli.Main{Environ: environ(url), Stdout: &stdout, Stderr: &stderr}
+	if err := m.Run(context.Background(), []string{"status"}); err != nil {
+		t.Fatalf("status: %v\n%s", err, &stderr)
+	}
+	if strings.Contains(stderr.String(), "s3cret") || !strings.Contains(stderr.String(), "database opened") {
+		t.Errorf("logs = %s; want the database named without its password", &stderr)
+	}
 }

@@ -76,6 +76,7 @@ func TestValidation(t *testing.T) {
 		{"http addr without port", []string{"SLUICE_HTTP_ADDR=127.0.0.1"}, `SLUICE_HTTP_ADDR="127.0.0.1": want host:port`},
 		{"http addr empty port", []string{"SLUICE_HTTP_ADDR=localhost:"}, `SLUICE_HTTP_ADDR="localhost:"`},
 		{"http addr url", []string{"SLUICE_HTTP_ADDR=http://0.0.0.0:9090"}, `SLUICE_HTTP_ADDR="http://0.0.0.0:9090"`},
+		{"malformed postgres url", []string{"SLUICE_DB=postgres://db:port/app"}, "SLUICE_DB: not a valid PostgreSQL URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +85,20 @@ func TestValidation(t *testing.T) {
 				t.Fatalf("err = %v; want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestPostgresURL: SLUICE_DB takes a postgres:// or postgresql:// URL (the
+// PostgreSQL store) as well as a path.
+func TestPostgresURL(t *testing.T) {
+	for _, db := range []string{"postgres://app@db.internal/app", "postgresql:///app?host=/run/postgresql"} {
+		cfg, err := config.Parse([]string{"SLUICE_DB=" + db})
+		if err != nil || cfg.DB != db || !config.IsPostgresURL(cfg.DB) {
+			t.Errorf("SLUICE_DB=%s: %v, %v; want accepted as a PostgreSQL URL", db, cfg.DB, err)
+		}
+	}
+	if config.IsPostgresURL("./postgres/sluice.db") {
+		t.Error("a path counts as a PostgreSQL URL")
 	}
 }
 
