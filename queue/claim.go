@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/sluicehq/sluice/sqlitewal"
 )
 
@@ -156,7 +158,36 @@ UPDATE tasks SET
     history     = ` + appendHistory(`json_patch(json_object(
                       'attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3),
                       json_object('leftover', ?13, 'peak_rss', ?14))`) + ` -- a NULL leaves the key out
-WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12`
+WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12
+RETURNING follow_ups IS NOT NULL AND state <> 'queued'`
+
+// followUpSQL enqueues the follow-ups (tasks.follow_ups) of task ?1, which
+// has just reached its final state: WhenSuccess ones if it succeeded,
+// WhenDone ones whatever the state. It runs in the outcome's transaction.
+// A spec another language stored badly is skipped or defaulted, never
+// allowed to fail the batch (this process's writer skips the row rules).
+var followUpSQL = `
+INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, follow_ups)
+SELECT f.value ->> 'job',
+       CASE WHEN f.value ->> 'when' = '` + WhenDone + `' THEN
+           json_set(CASE WHEN json_type(f.value, '$.payload') = 'object' THEN f.value -> 'payload' ELSE '{}' END,
+                    '$.task', json_object('id', t.id, 'job', t.job, 'state', t.state,
+                        'result', CASE WHEN json_valid(t.result) THEN json(t.result) ELSE t.result END,
+                        'error', t.error, 'group', t.task_group))
+       ELSE coalesce(f.value -> 'payload', '{}') END,
+       CASE WHEN typeof(f.value ->> 'queue') = 'text' AND f.value ->> 'queue' <> '' THEN f.value ->> 'queue' ELSE '` + DefaultQueue + `' END,
+       CASE WHEN typeof(f.value ->> 'priority') = 'integer' AND f.value ->> 'priority' >= 0 THEN f.value ->> 'priority' ELSE 0 END,
+       ?2, ?2,
+       CASE WHEN typeof(f.value ->> 'max_attempts') = 'integer' AND f.value ->> 'max_attempts' >= 1 THEN f.value ->> 'max_attempts' END,
+       CASE WHEN typeof(f.value ->> 'timeout_ms') = 'integer' AND f.value ->> 'timeout_ms' BETWEEN 1 AND ` + fmt.Sprint(MaxTimeout.Milliseconds()) + `
+            THEN f.value ->> 'timeout_ms' END,
+       CASE WHEN typeof(f.value ->> 'group') = 'text' THEN f.value ->> 'group' END,
+       CASE WHEN json_type(f.value, '$.then') = 'array' THEN f.value -> 'then' END
+FROM tasks t, json_each(CASE WHEN json_valid(t.follow_ups) THEN CASE WHEN json_type(t.follow_ups) = 'array' THEN t.follow_ups END END) f
+WHERE t.id = ?1
+  AND typeof(f.value ->> 'job') = 'text' AND f.value ->> 'job' <> ''
+  AND (f.value ->> 'when' = '` + WhenDone + `' AND t.state IN ('succeeded', 'failed', 'cancelled')
+       OR coalesce(f.value ->> 'when', '` + WhenSuccess + `') = '` + WhenSuccess + `' AND t.state = 'succeeded')`
 
 // failRowSQL ends a running task failed with ?4 as its error. writeOutcomes
 // runs it when a task's outcome could not be written (its row holds what
@@ -222,17 +253,25 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 		}
 		err := bind(st, string(state), result, nullString(o.Error), runAt, finished,
 			o.Duration.Milliseconds(), uncharge, label, ms(o.StartedAt), o.ID, o.Attempt, worker, leftover, peakRSS)
+		follow := false
 		if err == nil {
-			err = st.Exec()
+			follow, err = stepOutcome(st)
 		}
 		if err != nil {
 			// One row's content never costs the batch its other outcomes.
 			if err = failRow(c, worker, o, now, err); err != nil {
 				return nil, err
 			}
+			follow = true // failRow ended it failed: its hooks run
 		}
 		if c.Changes() == 0 {
 			stale = append(stale, o)
+			continue
+		}
+		if follow {
+			if err := enqueueFollowUps(c, o.ID, now); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// A result can be a MiB of text; don't keep it bound until the next exchange.
@@ -240,6 +279,34 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 		return nil, fmt.Errorf("write outcomes: %w", err)
 	}
 	return stale, nil
+}
+
+// stepOutcome runs the bound outcome statement; follow reports that the
+// task reached a final state with follow-ups to enqueue.
+func stepOutcome(st *sqlite3.Stmt) (follow bool, err error) {
+	for st.Step() { // one row, or none: stepping to the end completes the statement
+		follow = st.ColumnBool(0)
+	}
+	err = st.Err()
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	return follow, err
+}
+
+// enqueueFollowUps adds the follow-ups of task id, which just finished.
+func enqueueFollowUps(c *sqlitewal.Conn, id int64, now time.Time) error {
+	st, err := c.Prepared(followUpSQL)
+	if err == nil {
+		err = bind(st, id, now.UnixMilli())
+	}
+	if err == nil {
+		err = st.Exec()
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue follow-ups of task %d: %w", id, err)
+	}
+	return nil
 }
 
 // failRow ends o's task failed when writing its outcome failed with cause,

@@ -44,6 +44,75 @@ type EnqueueParams struct {
 	// is free again. The database enforces this (a partial unique index), so
 	// it holds across goroutines and processes.
 	UniqueKey string
+	// Then lists follow-up tasks: a chain's next step, enqueued only if
+	// this task succeeds, or a hook, enqueued whatever its final outcome.
+	// The worker enqueues them in the transaction that records the outcome
+	// (see FollowUp), so they are added exactly once, even across crashes.
+	Then []FollowUp
+
+	followUps any // Then as JSON text, or nil; set by validate
+}
+
+// Values of FollowUp.When.
+const (
+	WhenSuccess = "success" // after the task succeeded (a chain's next step)
+	WhenDone    = "done"    // after any final outcome: succeeded, failed for good, cancelled by its worker (a hook)
+)
+
+// FollowUp describes a task to enqueue when another finishes. It is stored
+// as JSON in the finished task's follow_ups column (docs/sql-contract.md),
+// with the keys named in its tags; timeout_ms is Timeout in milliseconds.
+//
+// A WhenDone follow-up's payload (an object; others become {}) gets the key
+// "task": {"id", "job", "state", "result", "error", "group"} of the task that
+// finished; result is JSON when the result was, text otherwise.
+type FollowUp struct {
+	Job         string          `json:"job"`
+	Payload     json.RawMessage `json:"payload,omitempty"` // empty means {}
+	Queue       string          `json:"queue,omitempty"`   // empty means DefaultQueue
+	Priority    int             `json:"priority,omitempty"`
+	MaxAttempts int             `json:"max_attempts,omitempty"`
+	Timeout     time.Duration   `json:"-"`
+	Group       string          `json:"group,omitempty"`
+	When        string          `json:"when,omitempty"` // WhenSuccess (the default) or WhenDone
+	// Then lists the follow-ups of this follow-up: a chain is a task whose
+	// Then holds the second step, whose Then holds the third, ...
+	Then []FollowUp `json:"then,omitempty"`
+}
+
+// MarshalJSON writes f as the follow_ups column holds it.
+func (f FollowUp) MarshalJSON() ([]byte, error) {
+	type plain FollowUp
+	return json.Marshal(struct {
+		plain
+		TimeoutMS int64 `json:"timeout_ms,omitempty"`
+	}{plain(f), f.Timeout.Milliseconds()})
+}
+
+// validateFollowUps checks fs (and theirs), naming the first bad one.
+func validateFollowUps(fs []FollowUp, path string) []string {
+	var problems []string
+	for i, f := range fs {
+		at := fmt.Sprintf("%sthen[%d]", path, i)
+		p := EnqueueParams{Job: f.Job, Payload: f.Payload, Queue: f.Queue, Priority: f.Priority,
+			MaxAttempts: f.MaxAttempts, Timeout: f.Timeout}
+		if err := p.validate(); err != nil {
+			problems = append(problems, at+": "+strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		}
+		if f.When != "" && f.When != WhenSuccess && f.When != WhenDone {
+			problems = append(problems, fmt.Sprintf("%s: when %q is neither %q nor %q", at, f.When, WhenSuccess, WhenDone))
+		}
+		if f.When == WhenDone && len(f.Payload) > 0 && !isJSONObject(f.Payload) {
+			problems = append(problems, at+": a hook's payload must be a JSON object (it gets the finished task under \"task\")")
+		}
+		problems = append(problems, validateFollowUps(f.Then, at+".")...)
+	}
+	return problems
+}
+
+func isJSONObject(b json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(b, &m) == nil && m != nil
 }
 
 // validate checks p and fills in defaults.
@@ -84,6 +153,15 @@ func (p *EnqueueParams) validate() error {
 	}
 	if ms := p.RunAt.UnixMilli(); !p.RunAt.IsZero() && (ms < 0 || ms > maxMS) {
 		problems = append(problems, fmt.Sprintf("run at %s is outside 1970 to 9999", p.RunAt.Format(time.RFC3339)))
+	}
+	problems = append(problems, validateFollowUps(p.Then, "")...)
+	p.followUps = nil
+	if len(p.Then) > 0 && len(problems) == 0 {
+		b, err := json.Marshal(p.Then)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("follow-ups: %v", err))
+		}
+		p.followUps = string(b)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
@@ -127,8 +205,8 @@ func nullString(s string) any {
 }
 
 const insertSQL = `
-INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, unique_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, unique_key, follow_ups)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id`
 
@@ -142,7 +220,7 @@ func (s *Store) insertArgs(p EnqueueParams) []any {
 		runAt = p.RunAt.UnixMilli()
 	}
 	return []any{p.Job, string(p.Payload), p.Queue, p.Priority, runAt, now,
-		nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()), nullString(p.Group), nullString(p.UniqueKey)}
+		nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()), nullString(p.Group), nullString(p.UniqueKey), p.followUps}
 }
 
 // querier is what enqueueing needs from *sql.DB and *sql.Tx.
@@ -233,7 +311,7 @@ func (s *Store) enqueue(ctx context.Context, db querier, p EnqueueParams) (Enque
 // same; past that the compiled statement only grows.
 const (
 	batchRows    = 128 // a power of two
-	batchColumns = 8
+	batchColumns = 9
 	batchBytes   = 16 << 20 // payload bytes per statement, unless one task has more
 )
 
@@ -249,13 +327,13 @@ var batchInserts = sync.OnceValue(func() []string {
 	var texts []string
 	for n := 1; n <= batchRows; n *= 2 {
 		var b strings.Builder
-		b.WriteString("INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group) VALUES ")
+		b.WriteString("INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, follow_ups) VALUES ")
 		for r := range n {
 			if r > 0 {
 				b.WriteString(", ")
 			}
 			p := 2 + r*batchColumns
-			fmt.Fprintf(&b, "(?%d, ?%d, ?%d, ?%d, ?%d, ?1, ?%d, ?%d, ?%d)", p, p+1, p+2, p+3, p+4, p+5, p+6, p+7)
+			fmt.Fprintf(&b, "(?%d, ?%d, ?%d, ?%d, ?%d, ?1, ?%d, ?%d, ?%d, ?%d)", p, p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8)
 		}
 		texts = append(texts, b.String())
 	}
@@ -294,7 +372,7 @@ func batchArgs(args []any, now int64, ps []EnqueueParams) []any {
 			runAt = p.RunAt.UnixMilli()
 		}
 		args = append(args, p.Job, string(p.Payload), p.Queue, p.Priority, runAt,
-			nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()), nullString(p.Group))
+			nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()), nullString(p.Group), p.followUps)
 	}
 	return args
 }
