@@ -73,7 +73,7 @@ func (s *Store) Cancel(ctx context.Context, ids []int64) (map[int64]State, error
 			return nil, fmt.Errorf("cancel task %d: %w", id, err)
 		}
 		// Its hooks (WhenDone follow-ups), in the same transaction.
-		if _, err := tx.ExecContext(ctx, followUpSQL, id, now); err != nil {
+		if _, err := tx.ExecContext(ctx, followUpSQL, fmt.Sprintf("[%d]", id), now); err != nil {
 			return nil, fmt.Errorf("cancel task %d: enqueue follow-ups: %w", id, err)
 		}
 	}

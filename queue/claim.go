@@ -7,9 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
-
-	"github.com/ncruces/go-sqlite3"
 
 	"github.com/sluicehq/sluice/sqlitewal"
 )
@@ -158,11 +157,10 @@ UPDATE tasks SET
     history     = ` + appendHistory(`json_patch(json_object(
                       'attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3),
                       json_object('leftover', ?13, 'peak_rss', ?14))`) + ` -- a NULL leaves the key out
-WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12
-RETURNING follow_ups IS NOT NULL AND state <> 'queued'`
+WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12`
 
-// followUpSQL enqueues the follow-ups (tasks.follow_ups) of task ?1, which
-// has just reached its final state: WhenSuccess ones if it succeeded,
+// followUpSQL enqueues the follow-ups (tasks.follow_ups) of the tasks
+// listed in ?1 (a JSON array of ids), which have just reached their final state: WhenSuccess ones if it succeeded,
 // WhenDone ones whatever the state. It runs in the outcome's transaction.
 // A spec another language stored badly is skipped or defaulted, never
 // allowed to fail the batch (this process's writer skips the row rules).
@@ -184,7 +182,7 @@ SELECT f.value ->> 'job',
        CASE WHEN typeof(f.value ->> 'group') = 'text' THEN f.value ->> 'group' END,
        CASE WHEN json_type(f.value, '$.then') = 'array' THEN f.value -> 'then' END
 FROM tasks t, json_each(CASE WHEN json_valid(t.follow_ups) THEN CASE WHEN json_type(t.follow_ups) = 'array' THEN t.follow_ups END END) f
-WHERE t.id = ?1
+WHERE t.id IN (SELECT value FROM json_each(?1)) AND t.follow_ups IS NOT NULL
   AND typeof(f.value ->> 'job') = 'text' AND f.value ->> 'job' <> ''
   AND (f.value ->> 'when' = '` + WhenDone + `' AND t.state IN ('succeeded', 'failed', 'cancelled')
        OR coalesce(f.value ->> 'when', '` + WhenSuccess + `') = '` + WhenSuccess + `' AND t.state = 'succeeded')`
@@ -209,7 +207,10 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 	if err != nil {
 		return nil, wrap("write outcomes", err)
 	}
-	var stale []Outcome
+	var (
+		stale       []Outcome
+		finishedIDs []int64 // written in a final state (or failed by failRow)
+	)
 	for _, o := range outcomes {
 		var (
 			state    State
@@ -253,26 +254,26 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 		}
 		err := bind(st, string(state), result, nullString(o.Error), runAt, finished,
 			o.Duration.Milliseconds(), uncharge, label, ms(o.StartedAt), o.ID, o.Attempt, worker, leftover, peakRSS)
-		follow := false
 		if err == nil {
-			follow, err = stepOutcome(st)
+			err = st.Exec()
 		}
+		final := state != Queued
 		if err != nil {
 			// One row's content never costs the batch its other outcomes.
 			if err = failRow(c, worker, o, now, err); err != nil {
 				return nil, err
 			}
-			follow = true // failRow ended it failed: its hooks run
+			final = true // failRow ended it failed
 		}
-		if c.Changes() == 0 {
+		switch {
+		case c.Changes() == 0:
 			stale = append(stale, o)
-			continue
+		case final:
+			finishedIDs = append(finishedIDs, o.ID)
 		}
-		if follow {
-			if err := enqueueFollowUps(c, o.ID, now); err != nil {
-				return nil, err
-			}
-		}
+	}
+	if err := enqueueFollowUps(c, finishedIDs, now); err != nil {
+		return nil, err
 	}
 	// A result can be a MiB of text; don't keep it bound until the next exchange.
 	if err := st.ClearBindings(); err != nil {
@@ -281,32 +282,31 @@ func writeOutcomes(c *sqlitewal.Conn, worker string, outcomes []Outcome, now tim
 	return stale, nil
 }
 
-// stepOutcome runs the bound outcome statement; follow reports that the
-// task reached a final state with follow-ups to enqueue.
-func stepOutcome(st *sqlite3.Stmt) (follow bool, err error) {
-	for st.Step() { // one row, or none: stepping to the end completes the statement
-		follow = st.ColumnBool(0)
+// enqueueFollowUps adds the follow-ups of the tasks ids, which just
+// finished, in one statement per exchange: the ids go as one JSON array,
+// and a task without follow-ups costs a lookup by its id.
+func enqueueFollowUps(c *sqlitewal.Conn, ids []int64, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	err = st.Err()
-	if rerr := st.Reset(); err == nil {
-		err = rerr
+	list := make([]byte, 0, 12*len(ids))
+	for i, id := range ids {
+		if i == 0 {
+			list = append(list, '[')
+		} else {
+			list = append(list, ',')
+		}
+		list = strconv.AppendInt(list, id, 10)
 	}
-	return follow, err
-}
-
-// enqueueFollowUps adds the follow-ups of task id, which just finished.
-func enqueueFollowUps(c *sqlitewal.Conn, id int64, now time.Time) error {
+	list = append(list, ']')
 	st, err := c.Prepared(followUpSQL)
 	if err == nil {
-		err = bind(st, id, now.UnixMilli())
+		err = bind(st, string(list), now.UnixMilli())
 	}
 	if err == nil {
 		err = st.Exec()
 	}
-	if err != nil {
-		return fmt.Errorf("enqueue follow-ups of task %d: %w", id, err)
-	}
-	return nil
+	return wrap("enqueue follow-ups", err)
 }
 
 // failRow ends o's task failed when writing its outcome failed with cause,
