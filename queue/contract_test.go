@@ -45,7 +45,7 @@ func contractStatements(tb testing.TB) map[string][]string {
 			}
 		}
 	}
-	for _, name := range []string{"connect", "version", "enqueue", "get"} {
+	for _, name := range []string{"connect", "version", "enqueue", "followups", "get"} {
 		if len(out[name]) == 0 {
 			tb.Fatalf("%s: no <!-- contract:%s --> sql block", contractDoc, name)
 		}
@@ -396,11 +396,49 @@ func TestPythonClientCarriesTheContract(t *testing.T) {
 	}
 	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 	code := norm(string(py))
-	for _, name := range []string{"connect", "version", "enqueue", "get"} {
+	for _, name := range []string{"connect", "version", "enqueue", "followups", "get"} {
 		for _, s := range stmts[name] {
 			if !strings.Contains(code, norm(s)) {
 				t.Errorf("clients/python/sluice_queue.py lacks the %s statement:\n%s", name, s)
 			}
 		}
+	}
+}
+
+// TestContractFollowUps enqueues a task with follow-ups through the
+// document's statement and checks that Sluice's outcome enqueues them.
+func TestContractFollowUps(t *testing.T) {
+	stmts := contractStatements(t)
+	s, path := freshQueue(t)
+	db := clientDB(t, path, stmts)
+	res, err := db.Exec(stmts["followups"][0], sql.Named("job", "first"),
+		sql.Named("follow_ups", `[{"job":"next","payload":{"n":1}},{"job":"hook","when":"done"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := res.LastInsertId()
+	ctx := context.Background()
+	p := queue.ClaimParams{Worker: "w", Limit: 1, DefaultTimeout: time.Minute, DefaultMaxAttempts: 1, LeaseMargin: time.Minute}
+	claimed, err := s.Exchange(ctx, nil, p)
+	if err != nil || len(claimed.Claimed) != 1 {
+		t.Fatalf("claim: %v, %+v", err, claimed)
+	}
+	p.Limit = 0
+	if _, err := s.Exchange(ctx, []queue.Outcome{{ID: id, Attempt: 1, Kind: queue.Fail, Error: "no"}}, p); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []string
+	rows, err := db.Query(`SELECT job FROM sluice_tasks_v1 WHERE id > ? ORDER BY id`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var j string
+		rows.Scan(&j)
+		jobs = append(jobs, j)
+	}
+	if !slices.Equal(jobs, []string{"hook"}) {
+		t.Errorf("after a final failure: tasks %v; want only the hook", jobs)
 	}
 }

@@ -61,6 +61,22 @@ VALUES (
     :task_group
 )"""
 
+# enqueue with follow_ups (chains and hooks): needs migration 0008.
+ENQUEUE_FOLLOW_UPS_SQL = """
+INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, follow_ups)
+VALUES (
+    :job,
+    coalesce(:payload, '{}'),
+    coalesce(:queue, 'default'),
+    coalesce(:priority, 0),
+    coalesce(:run_at, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+    :max_attempts,
+    :timeout_ms,
+    :task_group,
+    :follow_ups
+)"""
+
 GET_SQL = """
 SELECT id, job, payload, queue, priority, state, attempt, max_attempts, timeout_ms, task_group,
        run_at, created_at, started_at, finished_at, duration_ms, result, error, history
@@ -140,6 +156,7 @@ def enqueue(
     max_attempts=None,
     timeout=None,
     group=None,
+    then=None,
     conn=None,
 ):
     """Add a task for job and return its id.
@@ -154,6 +171,9 @@ def enqueue(
     max_attempts  attempts before the task fails for good (default SLUICE_MAX_ATTEMPTS)
     timeout       hard timeout of each attempt, in seconds (default SLUICE_TIMEOUT)
     group         a label to follow related tasks together
+    then          follow-up task specs, a list of dicts (docs/sql-contract.md,
+                  "Follow-up tasks"): {"job", "payload", "queue", "priority",
+                  "max_attempts", "timeout_ms", "group", "when", "then"}
     conn          an open connection from connect(), to reuse it
     """
     if not isinstance(job, str) or not job.strip():
@@ -194,8 +214,28 @@ def enqueue(
         "timeout_ms": None if timeout is None else int(round(timeout * 1000)),
         "task_group": group,
     }
+    sql = ENQUEUE_SQL
+    if then:
+        _check_follow_ups(then)
+        params["follow_ups"] = json.dumps(then, separators=(",", ":"))
+        sql = ENQUEUE_FOLLOW_UPS_SQL
     with _connection(path, conn) as c:
-        return c.execute(ENQUEUE_SQL, params).lastrowid
+        return c.execute(sql, params).lastrowid
+
+
+def _check_follow_ups(specs):
+    """Refuse follow-up specs Sluice would skip, so mistakes show at enqueue."""
+    if not isinstance(specs, list):
+        raise ValueError("then must be a list of follow-up specs")
+    for spec in specs:
+        if not isinstance(spec, dict) or not isinstance(spec.get("job"), str) or not spec["job"].strip():
+            raise ValueError("follow-up {!r}: needs a non-empty job".format(spec))
+        when = spec.get("when", "success")
+        if when not in ("success", "done"):
+            raise ValueError("follow-up {!r}: when must be 'success' or 'done'".format(spec))
+        if when == "done" and not isinstance(spec.get("payload", {}), dict):
+            raise ValueError("follow-up {!r}: a hook's payload must be a dict".format(spec))
+        _check_follow_ups(spec.get("then", []))
 
 
 def fetch(path, task_id, *, conn=None):
