@@ -6,7 +6,9 @@ that Sluice starts (SLUICE_WARM_DJANGO) and feeds over docs/warm-protocol.md.
 """
 
 from .api import (  # noqa: F401
+    Chain,
     Task,
+    async_chain,
     async_task,
     count_group,
     delete_group,

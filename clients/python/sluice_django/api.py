@@ -5,6 +5,7 @@ import json
 import subprocess
 import time
 import traceback
+import uuid
 
 from django.utils.module_loading import import_string
 
@@ -47,15 +48,22 @@ def async_task(func, *args, **kwargs):
     keyword arguments or in q_options: timeout (seconds), group, task_name,
     cluster or queue, delay (seconds), run_at (aware datetime), priority
     (int >= 0, higher first), unique (a key: no second task while one with the
-    key is queued or running), max_attempts, sync. Inside an atomic() block on
-    the queue's database the task is enqueued in that transaction.
+    key is queued or running), max_attempts, sync, hook (a function or dotted
+    path called with the finished Task whatever its outcome: Sluice enqueues
+    it in the transaction that records the outcome). Inside an atomic() block
+    on the queue's database the task is enqueued in that transaction.
     """
+    payload, opts = _prepare(func, args, kwargs)
+    return _enqueue(payload, opts, _hooks(opts))
+
+
+def _prepare(func, args, kwargs):
+    """The payload of func(*args, **kwargs) and the options taken out of kwargs."""
+    kwargs = dict(kwargs)
     opts = dict(kwargs.pop("q_options", {}) or {})
     for name in list(kwargs):
         if name in OPTIONS:
             opts[name] = kwargs.pop(name)
-    if opts.get("hook"):
-        raise NotImplementedError("hook= is not available yet on Sluice (docs/django.md)")
     payload = {"func": func_path(func), "args": list(args), "kwargs": kwargs}
     if opts.get("task_name"):
         payload["name"] = opts["task_name"]
@@ -63,24 +71,126 @@ def async_task(func, *args, **kwargs):
         json.dumps(payload)
     except TypeError as e:
         raise TypeError("task arguments must be JSON: {}".format(e)) from e
+    return payload, opts
 
+
+def _hooks(opts):
+    """The follow-up spec of opts' hook, in a list, or an empty list."""
+    if not opts.get("hook"):
+        return []
+    spec = _spec({"func": func_path(opts["hook"]), "args": [], "kwargs": {}, "hook": True},
+                 {"queue": opts.get("queue"), "cluster": opts.get("cluster")})  # not in the task's group
+    spec["when"] = "done"
+    return [spec]
+
+
+def _spec(payload, opts, then=()):
+    """A follow-up task spec (docs/sql-contract.md, "Follow-up tasks") of payload with opts."""
+    for name in ("delay", "run_at", "unique"):
+        if opts.get(name) is not None:
+            raise ValueError("{}= is not available on a chain's later steps or a hook".format(name))
+    spec = {"job": conf.get("JOB"), "payload": payload}
+    queue = opts.get("queue") or opts.get("cluster") or conf.get("QUEUE")
+    timeout = opts.get("timeout", conf.get("TIMEOUT"))
+    max_attempts = opts.get("max_attempts", conf.get("MAX_ATTEMPTS"))
+    for key, value in (("queue", queue), ("priority", opts.get("priority")), ("max_attempts", max_attempts),
+                       ("timeout_ms", None if timeout is None else int(round(timeout * 1000))),
+                       ("group", opts.get("group"))):
+        if value is not None:
+            spec[key] = value
+    if then:
+        spec["then"] = list(then)
+    return spec
+
+
+def _enqueue(payload, opts, then):
+    """Enqueue one task with its follow-up specs; return its id."""
     if opts.get("sync", conf.get("SYNC")):
-        return _run_sync(payload, opts.get("group"))
+        return _run_sync(payload, opts.get("group"), then)
     queue = opts.get("queue") or opts.get("cluster") or conf.get("QUEUE")
     timeout = opts.get("timeout", conf.get("TIMEOUT"))
     max_attempts = opts.get("max_attempts", conf.get("MAX_ATTEMPTS"))
     if opts.get("unique"):
+        if then:
+            raise NotImplementedError("unique= with hook= or in a chain is not available on Sluice (docs/django.md)")
         return _enqueue_unique(payload, opts, queue, timeout, max_attempts)
     return sluice_queue.enqueue(
         conf.db_path(), conf.get("JOB"), payload,
         queue=queue, priority=opts.get("priority"), run_at=opts.get("run_at"), delay=opts.get("delay"),
-        max_attempts=max_attempts, timeout=timeout, group=opts.get("group"),
+        max_attempts=max_attempts, timeout=timeout, group=opts.get("group"), then=then or None,
         conn=conf.raw_connection(),
     )
 
 
-def _run_sync(payload, group):
-    """Run a task inline, in the caller's database connection (tests)."""
+def async_chain(chain, group=None, cluster=None, q_options=None):
+    """Enqueue a chain of tasks and return its group: each runs after the one
+    before it succeeded (unlike Django-Q2, a failure stops the chain).
+
+    chain is a list of (func,), (func, args) or (func, args, kwargs) tuples,
+    kwargs taking async_task's options (hook, timeout, ...); q_options apply
+    to every step. Sluice enqueues each next step in the transaction that
+    records the previous one's success, so the chain survives crashes.
+    """
+    if not chain:
+        raise ValueError("async_chain: the chain is empty")
+    group = group or uuid.uuid4().hex
+    steps = []
+    for item in chain:
+        item = (item,) if isinstance(item, str) or callable(item) else tuple(item)
+        func = item[0]
+        args = item[1] if len(item) > 1 else ()
+        kwargs = dict(item[2] if len(item) > 2 else {})
+        kwargs["q_options"] = {**(q_options or {}), **kwargs.get("q_options", {}), "group": group}
+        if cluster:
+            kwargs["q_options"].setdefault("cluster", cluster)
+        steps.append(_prepare(func, args, kwargs))
+    then = []
+    for payload, opts in reversed(steps[1:]):
+        then = [_spec(payload, opts, _hooks(opts) + then)]
+    payload, opts = steps[0]
+    _enqueue(payload, opts, _hooks(opts) + then)
+    return group
+
+
+class Chain:
+    """Django-Q2's Chain: append tasks, then run them in order as one chain."""
+
+    def __init__(self, chain=None, group=None, cluster=None, q_options=None):
+        self.chain = list(chain or [])
+        self.group = group or uuid.uuid4().hex
+        self.cluster = cluster
+        self.q_options = q_options
+        self.started = False
+
+    def append(self, func, *args, **kwargs):
+        """Add func(*args, **kwargs) at the end; return the chain's length."""
+        self.chain.append((func, args, kwargs))
+        return len(self.chain)
+
+    def run(self):
+        """Enqueue the chain; return its group."""
+        self.started = True
+        return async_chain(self.chain, group=self.group, cluster=self.cluster, q_options=self.q_options)
+
+    def length(self):
+        return len(self.chain)
+
+    def fetch(self, failures=True, wait=0):
+        """The finished tasks of the chain, in order."""
+        return fetch_group(self.group, failures=failures, count=len(self.chain), wait=wait)
+
+    def result(self, wait=0):
+        """The results of the chain's succeeded tasks, in order."""
+        return result_group(self.group, count=len(self.chain), wait=wait)
+
+    def current(self):
+        """How many of the chain's tasks finished."""
+        return len(fetch_group(self.group))
+
+
+def _run_sync(payload, group, then=()):
+    """Run a task inline, in the caller's database connection (tests), then
+    its follow-ups as Sluice would: chain steps after success, hooks always."""
     started = time.time()
     ok, value = run_payload(payload)
     task_id = -(len(_sync) + 1)  # negative: never a real task's id
@@ -91,6 +201,12 @@ def _run_sync(payload, group):
         "duration_ms": int((time.time() - started) * 1000),
         "result": json.dumps(value) if ok else None, "error": None if ok else value,
     })
+    for spec in then:
+        if spec.get("when") == "done" or ok:
+            follow = dict(spec["payload"])
+            if spec.get("when") == "done":
+                follow["task"] = {"id": task_id}
+            _run_sync(follow, spec.get("group"), spec.get("then", ()))
     return task_id
 
 
@@ -102,11 +218,29 @@ def run_payload(payload):
     """
     try:
         func = import_string(payload["func"])
+        if payload.get("hook"):
+            value = func(_finished(payload.get("task") or {}))
+            json.dumps(value)  # a hook's return value is stored like any result
+            return True, value
         value = func(*payload.get("args", []), **payload.get("kwargs", {}))
         json.dumps(value)
         return True, value
     except Exception:
         return False, traceback.format_exc()[-ERROR_TAIL:]
+
+
+def _finished(info):
+    """The Task a hook receives: the finished task, read back by its id, or
+    what Sluice put in the hook's payload if it is gone (docs/django.md)."""
+    task_id = info.get("id")
+    if task_id in _sync:
+        return _sync[task_id]
+    rows = _rows("id = %s", [task_id]) if task_id is not None else []
+    if rows:
+        return Task(rows[0])
+    result = info.get("result")
+    return Task({"id": task_id, "state": info.get("state", "failed"), "task_group": info.get("group"),
+                 "error": info.get("error"), "result": None if result is None else json.dumps(result)})
 
 
 def _enqueue_unique(payload, opts, queue, timeout, max_attempts):

@@ -20,7 +20,8 @@ from django.contrib.auth.models import User
 from django.db import connection, connections, transaction
 from django.test import Client, TestCase, TransactionTestCase, override_settings
 
-from sluice_django import Schedule, async_task, count_group, fetch, queue_size, result, schedule
+from sluice_django import (Chain, Schedule, async_chain, async_task, count_group, fetch, fetch_group, queue_size,
+                           result, schedule)
 from sluice_django.api import sluice
 
 from .models import Note
@@ -130,6 +131,43 @@ class LiveSluiceTests(TransactionTestCase):
         self.assertEqual(first, again, "a second task with a held key was added")
         self.assertTrue(fetch(first, wait=WAIT).success)
 
+    def wait_note(self, prefix):
+        deadline = time.monotonic() + WAIT / 1000
+        while time.monotonic() < deadline:
+            notes = list(Note.objects.filter(text__startswith=prefix).values_list("text", flat=True))
+            if notes:
+                return notes
+            time.sleep(0.05)
+        self.fail("no note {!r}: {}".format(prefix, self.output()))
+
+    def test_hook_after_success_and_final_failure(self):
+        ok = async_task("accounts.tasks.echo_test", "hooked", hook="accounts.tasks.record_hook")
+        self.assertEqual(self.wait_note("hook {} ".format(ok)), ["hook {} succeeded hooked".format(ok)])
+        bad = async_task("accounts.tasks.always_fails", max_attempts=2, hook="accounts.tasks.record_hook")
+        self.assertEqual(self.wait_note("hook {} ".format(bad)), ["hook {} failed None".format(bad)])
+        self.assertEqual(len(fetch(bad).history), 2, "the hook ran before the last attempt")
+
+    def test_chain_runs_in_order_and_stops_at_a_failure(self):
+        group = async_chain([("accounts.tasks.echo_test", ["one"]), ("accounts.tasks.echo_test", ["two"]),
+                             ("accounts.tasks.echo_test", ["three"], {"hook": "accounts.tasks.record_hook"})])
+        tasks = fetch_group(group, count=3, wait=WAIT)
+        self.assertEqual([t.result for t in tasks], ["one", "two", "three"])
+        self.assertEqual(len(self.wait_note("hook {} ".format(tasks[2].id))), 1)
+
+        chain = Chain(q_options={"max_attempts": 1})
+        chain.append("accounts.tasks.echo_test", "first")
+        chain.append("accounts.tasks.always_fails", "stop")
+        self.assertEqual(chain.append("accounts.tasks.echo_test", "never"), 3)
+        group = chain.run()
+        tasks = fetch_group(group, count=2, wait=WAIT)
+        self.assertEqual([t.state for t in tasks], ["succeeded", "failed"])
+        # The failed step's outcome and any next step share one transaction:
+        # once it is failed, the group is final.
+        self.assertEqual(len(fetch_group(group)), 2)
+        with connection.cursor() as c:
+            c.execute("SELECT count(*) FROM sluice_tasks_v1 WHERE task_group = %s", [group])
+            self.assertEqual(c.fetchone()[0], 2)
+
     def test_schedule(self):
         # Due tomorrow: it must not add tasks while the other tests count them.
         tomorrow = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
@@ -226,6 +264,14 @@ class SyncTests(TestCase):
     def test_arguments_must_be_json(self):
         with self.assertRaises(TypeError):
             async_task("accounts.tasks.echo_test", object())
+
+    def test_chain_and_hook_inline(self):
+        async_chain([("accounts.tasks.add_note", ["chain a"]), ("accounts.tasks.always_fails",),
+                     ("accounts.tasks.add_note", ["chain never"])])
+        self.assertEqual(list(Note.objects.filter(text__startswith="chain").values_list("text", flat=True)),
+                         ["chain a"])
+        task_id = async_task("accounts.tasks.always_fails", hook="accounts.tasks.record_hook")
+        self.assertTrue(Note.objects.filter(text="hook {} failed None".format(task_id)).exists())
 
     def test_callable_func(self):
         from .tasks import echo_test
