@@ -408,7 +408,8 @@ UPDATE %[4]s SET
                       'attempt', attempt,
                       'outcome', CASE WHEN started_at IS NULL THEN '`+OutcomeWorkerDiedUnstarted+`' ELSE ?4 END,
                       'started_at', started_at, 'duration_ms', ?1 - started_at, 'error', %[2]s)`) + `
-WHERE state = 'running' AND %[3]s`
+WHERE state = 'running' AND %[3]s
+RETURNING CASE WHEN state = 'failed' AND follow_ups IS NOT NULL THEN id END`
 
 var (
 	// recoverEnd: no attempts left, or recovered too often.
@@ -442,8 +443,9 @@ func recoverTasks(c *sqlitewal.Conn, now time.Time, defaultMax int) (int, error)
 	}
 	n, err := recoverWorkers(c, now, defaultMax, dead)
 	if err == nil {
-		err = execRecover(c, recoverExpiredSQL, now.UnixMilli(), max(defaultMax, 1), LeaseExpiredError, OutcomeLeaseExpired)
-		n += int(c.Changes())
+		var expired int
+		expired, err = execRecover(c, now, recoverExpiredSQL, now.UnixMilli(), max(defaultMax, 1), LeaseExpiredError, OutcomeLeaseExpired)
+		n += expired
 	}
 	return n, wrap("recover tasks of dead workers", err)
 }
@@ -454,22 +456,35 @@ func recoverWorkers(c *sqlitewal.Conn, now time.Time, defaultMax int, workers []
 		return 0, nil
 	}
 	ids, _ := json.Marshal(workers)
-	err := execRecover(c, recoverDeadSQL, now.UnixMilli(), max(defaultMax, 1), WorkerDiedError, OutcomeWorkerDied, string(ids))
-	if err != nil {
-		return 0, err
-	}
-	return int(c.Changes()), nil
+	return execRecover(c, now, recoverDeadSQL, now.UnixMilli(), max(defaultMax, 1), WorkerDiedError, OutcomeWorkerDied, string(ids))
 }
 
-func execRecover(c *sqlitewal.Conn, query string, args ...any) error {
+// execRecover runs a recovery statement, then enqueues the follow-ups of
+// the tasks it ended failed (their hooks) in the same transaction.
+// It returns the number of tasks taken back.
+func execRecover(c *sqlitewal.Conn, now time.Time, query string, args ...any) (int, error) {
 	st, err := c.Prepared(query)
 	if err == nil {
 		err = bind(st, args...)
 	}
-	if err == nil {
-		err = st.Exec()
+	if err != nil {
+		return 0, err
 	}
-	return err
+	var ended []int64 // failed for good, with follow-ups
+	for st.Step() {
+		if id := st.ColumnInt64(0); id != 0 {
+			ended = append(ended, id)
+		}
+	}
+	err = st.Err()
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := int(c.Changes())
+	return n, enqueueFollowUps(c, ended, now)
 }
 
 // deadWorkers deletes the workers whose heartbeat is stale and returns their ids.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/queue"
 )
@@ -225,5 +226,31 @@ func TestFollowUpsToleratesBadColumn(t *testing.T) {
 	next := followUps(t, s, "next")
 	if len(next) != 1 || next[0].Priority != 0 || next[0].Timeout != 0 {
 		t.Errorf("follow-ups = %+v; want one next with defaults", next)
+	}
+}
+
+// A task that ends failed because its worker vanished on its last attempt
+// runs its hook too (the recovery statement's transaction enqueues it).
+func TestFollowUpsAfterRecoveredFinalFailure(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	p := withFollowUps("vanished")
+	p.MaxAttempts = 1
+	id := mustEnqueue(t, s, p)
+	exchange(t, s, nil, claimN(1))
+	clk.Advance(time.Hour) // past the lease: the next claim takes it back, with no attempt left
+	res := exchange(t, s, nil, queue.ClaimParams{Worker: "w2", Limit: 1, DefaultTimeout: time.Minute, DefaultMaxAttempts: 3})
+	if res.Recovered != 1 {
+		t.Fatalf("recovered %d; want 1", res.Recovered)
+	}
+	if len(res.Claimed) != 1 || res.Claimed[0].Job != "hook" {
+		t.Fatalf("claimed %+v; want the hook", res.Claimed)
+	}
+	_, ht := hookOf(t, res.Claimed[0])
+	if ht.ID != id || ht.State != "failed" {
+		t.Errorf("hook's task = %+v; want %d failed", ht, id)
+	}
+	if n := len(followUps(t, s, "next")); n != 0 {
+		t.Errorf("%d chain steps after a failure", n)
 	}
 }
