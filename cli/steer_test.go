@@ -117,6 +117,40 @@ func TestDrainAppliesRetention(t *testing.T) {
 	}
 }
 
+// TestPurgeGroup: the finished tasks of group "import" (succeeded,
+// cancelled, failed2 in the fixture) go, its running task stays.
+func TestPurgeGroup(t *testing.T) {
+	f := newFixture(t)
+	groupTasks := func() map[string]string { // id: state
+		v := decode[struct {
+			Tasks []taskOut       `json:"tasks"`
+			Group json.RawMessage `json:"group"`
+		}](t, mustRun(t, f, "tasks", "-json", "-group", "import"))
+		got := map[string]string{}
+		for _, task := range v.Tasks {
+			got[fmt.Sprint(task.ID)] = task.State
+		}
+		return got
+	}
+	before := groupTasks()
+	if out := mustRun(t, f, "purge", "-dry-run", "-group", "import"); out != "would purge 3 finished tasks of group import\n" {
+		t.Errorf("dry run: %q", out)
+	}
+	if out := mustRun(t, f, "purge", "-group", "import", "-ungroup", "-dry-run"); out != "would ungroup 3 finished tasks of group import\n" {
+		t.Errorf("dry run ungroup: %q", out)
+	}
+	if got := groupTasks(); len(got) != len(before) {
+		t.Fatalf("a dry run changed the group: %v, was %v", got, before)
+	}
+	if out := mustRun(t, f, "purge", "-group", "import"); out != "purged 3 finished tasks of group import\n" {
+		t.Errorf("purge: %q", out)
+	}
+	want := map[string]string{fmt.Sprint(f.ids["running"]): "running"}
+	if got := groupTasks(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("group after purge: %v; want %v", got, want)
+	}
+}
+
 func mustRun(tb testing.TB, f *fixture, args ...string) string {
 	tb.Helper()
 	out, errOut, code := f.run(tb, nil, args...)

@@ -254,3 +254,33 @@ func TestFollowUpsAfterRecoveredFinalFailure(t *testing.T) {
 		t.Errorf("%d chain steps after a failure", n)
 	}
 }
+
+func TestPurgeGroup(t *testing.T) {
+	clk := newClock()
+	s := mustStore(t, clk)
+	ctx := context.Background()
+	done := mustEnqueue(t, s, queue.EnqueueParams{Job: "a", Group: "g"})
+	queued := mustEnqueue(t, s, queue.EnqueueParams{Job: "b", Group: "g"})
+	other := mustEnqueue(t, s, queue.EnqueueParams{Job: "c", Group: "h"})
+	if _, err := s.Cancel(ctx, []int64{done, other}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PurgeGroup(ctx, "g", true, false); err != nil || n != 1 {
+		t.Fatalf("ungroup: %d, %v; want 1", n, err)
+	}
+	if task, _ := s.Get(ctx, done); task.Group != "" {
+		t.Errorf("ungrouped task's group %q", task.Group)
+	}
+	if n, err := s.PurgeGroup(ctx, "h", false, false); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v; want 1", n, err)
+	}
+	if _, err := s.Get(ctx, other); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("purged task: %v; want ErrNotFound", err)
+	}
+	if task, _ := s.Get(ctx, queued); task.Group != "g" || task.State != queue.Queued {
+		t.Errorf("queued task = %+v; want kept in its group", task)
+	}
+	if _, err := s.PurgeGroup(ctx, "", false, false); !errors.Is(err, queue.ErrInvalid) {
+		t.Errorf("empty group: %v; want ErrInvalid", err)
+	}
+}

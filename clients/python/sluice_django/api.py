@@ -359,8 +359,14 @@ def count_group(group, failures=False):
 
 
 def delete_group(group, tasks=False):
-    """Not available: Sluice removes finished tasks by age or count (SLUICE_KEEP_*, sluice purge)."""
-    raise NotImplementedError("delete_group: Sluice has no per-group delete; see SLUICE_KEEP_SUCCEEDED and sluice purge")
+    """Django-Q2's delete_group: clear the group of its finished tasks, or
+    with tasks=True delete them; return how many. Queued and running tasks
+    keep their group. Runs `sluice purge -group` (not in the caller's
+    transaction)."""
+    argv = ["purge", "-json", "-group", str(group)]
+    if not tasks:
+        argv.append("-ungroup")
+    return json.loads(sluice(*argv))["deleted"]
 
 
 def queue_size(cluster=None):

@@ -20,8 +20,8 @@ from django.contrib.auth.models import User
 from django.db import connection, connections, transaction
 from django.test import Client, TestCase, TransactionTestCase, override_settings
 
-from sluice_django import (Chain, Schedule, async_chain, async_task, count_group, fetch, fetch_group, queue_size,
-                           result, schedule)
+from sluice_django import (Chain, Schedule, async_chain, async_task, count_group, delete_group, fetch, fetch_group,
+                           queue_size, result, schedule)
 from sluice_django.api import sluice
 
 from .models import Note
@@ -167,6 +167,20 @@ class LiveSluiceTests(TransactionTestCase):
         with connection.cursor() as c:
             c.execute("SELECT count(*) FROM sluice_tasks_v1 WHERE task_group = %s", [group])
             self.assertEqual(c.fetchone()[0], 2)
+
+    def test_delete_group(self):
+        for group in ("keep-tasks", "drop-tasks"):
+            for n in range(2):
+                async_task("accounts.tasks.echo_test", n, group=group)
+            self.assertEqual(len(fetch_group(group, count=2, wait=WAIT)), 2)
+        self.assertEqual(delete_group("keep-tasks"), 2)
+        self.assertEqual(count_group("keep-tasks"), 0)
+        self.assertEqual(delete_group("drop-tasks", tasks=True), 2)
+        with connection.cursor() as c:
+            c.execute("SELECT count(*) FROM sluice_tasks_v1 WHERE result IN ('0', '1') AND task_group IS NULL")
+            kept = c.fetchone()[0]
+        self.assertGreaterEqual(kept, 2, "delete_group without tasks=True deleted the tasks")
+        self.assertEqual(count_group("drop-tasks"), 0)
 
     def test_schedule(self):
         # Due tomorrow: it must not add tasks while the other tests count them.
