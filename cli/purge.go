@@ -44,7 +44,7 @@ type purgeJSON struct {
 
 func runPurge(ctx context.Context, m *Main, args []string) error {
 	fs := newFlagSet(m, "purge", purgeUsage)
-	state := fs.String("state", "", "the `state` to purge: succeeded, failed or cancelled (required without -group)")
+	state := fs.String("state", "", "the `state` to purge: succeeded, failed or cancelled (or give -group)")
 	olderThan := fs.String("older-than", "", "delete tasks that finished longer ago than this `age` (7d, 36h)")
 	keep := fs.Int("keep", 0, "delete all but the newest `N` tasks")
 	dryRun := fs.Bool("dry-run", false, "say how many tasks would go, delete nothing")
