@@ -43,6 +43,7 @@ func TestEnqueueRejectsBadInput(t *testing.T) {
 		{"negative timeout", queue.EnqueueParams{Job: "x", Timeout: -time.Second}, "timeout -1s is negative"},
 		{"payload too large", queue.EnqueueParams{Job: "x", Payload: []byte(`"` + strings.Repeat("x", queue.MaxPayload) + `"`)},
 			fmt.Sprintf("payload is %d bytes, over the limit of %d", queue.MaxPayload+2, queue.MaxPayload)},
+		{"follow-ups", queue.EnqueueParams{Job: "x", Then: []queue.FollowUp{{Job: "y"}}}, "not supported on PostgreSQL yet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,6 +48,10 @@ func validateTask(p *queue.EnqueueParams) error {
 	if p.Timeout > 0 && p.Timeout < time.Millisecond {
 		problems = append(problems, fmt.Sprintf("timeout %s is below a millisecond", p.Timeout))
 	}
+	if len(p.Then) > 0 {
+		// Refused rather than dropped: this store does not write follow-ups yet.
+		problems = append(problems, "follow-up tasks (chains and hooks) are not supported on PostgreSQL yet")
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", queue.ErrInvalid, strings.Join(problems, "; "))
 	}
