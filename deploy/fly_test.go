@@ -111,11 +111,16 @@ func (c flyConfig) groups(listed []string) []string {
 }
 
 func TestFlyToml(t *testing.T) {
-	files := map[string]string{
-		filepath.Join(root, "fly.toml"):    "run",
-		filepath.Join("fly", "drain.toml"): "drain",
+	files := []struct {
+		path, command string
+		postgres      bool // the queue is in PostgreSQL: SLUICE_DB is a secret, no volume
+	}{
+		{filepath.Join(root, "fly.toml"), "run", false},
+		{filepath.Join("fly", "drain.toml"), "drain", false},
+		{filepath.Join("fly", "postgres.toml"), "run", true},
 	}
-	for path, command := range files {
+	for _, f := range files {
+		path, command := f.path, f.command
 		t.Run(path, func(t *testing.T) {
 			c, err := decodeFly(readFile(t, path))
 			if err != nil {
@@ -124,7 +129,14 @@ func TestFlyToml(t *testing.T) {
 			if c.App == "" || c.PrimaryRegion == "" {
 				t.Error("app and primary_region must be set")
 			}
-			cfg := mustConfig(t, "[env]", mapEnviron(c.Env))
+			environ := mapEnviron(c.Env)
+			if f.postgres {
+				if db, ok := c.Env["SLUICE_DB"]; ok {
+					t.Errorf("[env] SLUICE_DB=%s: a PostgreSQL URL carries a password; set it with `fly secrets set`", db)
+				}
+				environ = append(environ, "SLUICE_DB="+secretDB) // what `fly secrets set` adds
+			}
+			cfg := mustConfig(t, "[env]", environ)
 
 			// Shutdown: the signal is explicit and Sluice treats it as graceful;
 			// the platform waits longer than Sluice's own grace.
@@ -151,6 +163,9 @@ func TestFlyToml(t *testing.T) {
 			if group == "" {
 				t.Fatalf("no process runs %q: [processes] = %v", command, c.Processes)
 			}
+			if f.postgres {
+				checkNoVolume(t, c, cfg, group)
+			}
 			var mounted bool
 			for _, m := range c.Mounts {
 				if m.Source == "" || !filepath.IsAbs(m.Destination) {
@@ -160,7 +175,7 @@ func TestFlyToml(t *testing.T) {
 					mounted = true
 				}
 			}
-			if !mounted {
+			if !mounted && !f.postgres {
 				t.Errorf("SLUICE_DB=%s is not on a volume mounted in process %q: the queue would vanish with the Machine", cfg.DB, group)
 			}
 
@@ -207,6 +222,24 @@ func TestFlyToml(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// secretDB stands for the PostgreSQL URL a deployment keeps in a secret
+// (Fly secrets, a Kubernetes Secret), which the shipped files leave out.
+const secretDB = "postgres://sluice:secret@db.internal:5432/sluice"
+
+// checkNoVolume: workers on PostgreSQL keep nothing on the Machine, so none
+// is pinned to a volume's host and any number can run.
+func checkNoVolume(t *testing.T, c flyConfig, cfg config.Config, group string) {
+	t.Helper()
+	if !config.IsPostgresURL(cfg.DB) {
+		t.Errorf("SLUICE_DB=%s: want a PostgreSQL URL", cfg.DB)
+	}
+	for _, m := range c.Mounts {
+		if slices.Contains(c.groups(m.Processes), group) {
+			t.Errorf("mount %+v in process %q: a volume pins the Machine to one host, and workers on PostgreSQL need none", m, group)
+		}
 	}
 }
 

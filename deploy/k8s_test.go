@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/sluicehq/sluice/config"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -112,7 +114,7 @@ func sec(n int64) time.Duration { return time.Duration(n) * time.Second }
 // checkPod checks what the CronJob's and the Deployment's pods share.
 func checkPod(t *testing.T, p corev1.PodSpec, cm corev1.ConfigMap, command string) {
 	t.Helper()
-	cfg := mustConfig(t, "ConfigMap sluice", mapEnviron(cm.Data))
+	cfg := mustConfig(t, "ConfigMap "+cm.Name+" with the container's env", containerEnviron(p.Containers[0], cm))
 	checkOrder(t, command, []string{"SLUICE_TIMEOUT", "SLUICE_SHUTDOWN_GRACE", "terminationGracePeriodSeconds"},
 		cfg.Timeout, cfg.ShutdownGrace, sec(deref(p.TerminationGracePeriodSeconds)))
 	sc := p.SecurityContext
@@ -134,6 +136,28 @@ func checkPod(t *testing.T, p corev1.PodSpec, cm corev1.ConfigMap, command strin
 		csc.Capabilities == nil || !slices.Equal(csc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
 		t.Errorf("container securityContext %+v: want allowPrivilegeEscalation false and capabilities drop ALL", csc)
 	}
+}
+
+// containerEnviron is what the container's process sees: the ConfigMap
+// (envFrom), then its env, where a value from a Secret stands in as
+// secretDB (the only Secret the manifests name).
+func containerEnviron(c corev1.Container, cm corev1.ConfigMap) []string {
+	environ := mapEnviron(cm.Data)
+	for _, e := range c.Env {
+		v := e.Value
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			v = secretDB
+		}
+		environ = append(environ, e.Name+"="+v) // env wins over envFrom
+	}
+	return environ
+}
+
+// checkOnClaim: the SQLite queue is on the sluice-data claim, not in the
+// pod's own filesystem.
+func checkOnClaim(t *testing.T, p corev1.PodSpec, cfg config.Config) {
+	t.Helper()
+	c := p.Containers[0]
 	claims := map[string]string{}
 	for _, v := range p.Volumes {
 		if v.PersistentVolumeClaim != nil {
@@ -186,8 +210,8 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("restartPolicy %q, want Never (podFailurePolicy requires it)", pod.RestartPolicy)
 		}
 		checkPod(t, pod, cm, "drain")
-
 		cfg := mustConfig(t, "ConfigMap sluice", mapEnviron(cm.Data))
+		checkOnClaim(t, pod, cfg)
 		if cfg.DrainDeadline <= 0 {
 			t.Error("SLUICE_DRAIN_DEADLINE is 0: a one-shot drain needs a finite deadline below activeDeadlineSeconds")
 		}
@@ -227,8 +251,54 @@ func TestKubernetes(t *testing.T) {
 			}
 		}
 		checkPod(t, d.Spec.Template.Spec, cm, "run")
+		checkOnClaim(t, d.Spec.Template.Spec, mustConfig(t, "ConfigMap sluice", mapEnviron(cm.Data)))
 		checkProbes(t, d.Spec.Template.Spec.Containers[0], cm)
 	})
+}
+
+// TestKubernetesPostgres checks the manifests for several workers on one
+// PostgreSQL database: the URL from a Secret (never the ConfigMap), no
+// volume, several replicas spread over nodes, rolling updates, and a
+// disruption budget that keeps all but one running through a node drain.
+func TestKubernetesPostgres(t *testing.T) {
+	var cm corev1.ConfigMap
+	decodeYAML(t, "postgres/configmap.yaml", &cm)
+	if db, ok := cm.Data["SLUICE_DB"]; ok {
+		t.Errorf("ConfigMap SLUICE_DB=%s: a PostgreSQL URL carries a password; take it from a Secret", db)
+	}
+	var d appsv1.Deployment
+	decodeYAML(t, "postgres/deployment.yaml", &d)
+	pod := d.Spec.Template.Spec
+	checkPod(t, pod, cm, "run")
+	checkProbes(t, pod.Containers[0], cm)
+	cfg := mustConfig(t, "ConfigMap "+cm.Name+" with the container's env", containerEnviron(pod.Containers[0], cm))
+	if !config.IsPostgresURL(cfg.DB) {
+		t.Errorf("SLUICE_DB=%s: want the PostgreSQL URL from the Secret", cfg.DB)
+	}
+	for _, v := range pod.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			t.Errorf("volume %s claims %s: workers on PostgreSQL keep nothing in the pod", v.Name, v.PersistentVolumeClaim.ClaimName)
+		}
+	}
+	if deref(d.Spec.Replicas) < 2 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType {
+		t.Errorf("replicas %d strategy %q; want several replicas and RollingUpdate", deref(d.Spec.Replicas), d.Spec.Strategy.Type)
+	}
+	if d.Spec.Selector == nil {
+		t.Fatal("no selector")
+	}
+	for k, v := range d.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("selector %s=%s does not match the pod template's labels", k, v)
+		}
+	}
+	var budget policyv1.PodDisruptionBudget
+	decodeYAML(t, "postgres/pdb.yaml", &budget)
+	if budget.Spec.Selector == nil || !maps.Equal(budget.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels) {
+		t.Errorf("PodDisruptionBudget selects %v; want the Deployment's pods %v", budget.Spec.Selector, d.Spec.Selector.MatchLabels)
+	}
+	if budget.Spec.MaxUnavailable == nil || budget.Spec.MaxUnavailable.IntValue() < 1 || budget.Spec.MaxUnavailable.IntValue() >= int(deref(d.Spec.Replicas)) {
+		t.Errorf("PodDisruptionBudget maxUnavailable %v; want at least 1 (drains can proceed) and below the %d replicas", budget.Spec.MaxUnavailable, deref(d.Spec.Replicas))
+	}
 }
 
 // checkProbes: the worker serves /healthz on SLUICE_HTTP_ADDR, on every
@@ -236,11 +306,7 @@ func TestKubernetes(t *testing.T) {
 // and both probes ask it there.
 func checkProbes(t *testing.T, c corev1.Container, cm corev1.ConfigMap) {
 	t.Helper()
-	environ := mapEnviron(cm.Data)
-	for _, e := range c.Env {
-		environ = append(environ, e.Name+"="+e.Value) // env wins over envFrom
-	}
-	cfg := mustConfig(t, "ConfigMap sluice with the container's env", environ)
+	cfg := mustConfig(t, "ConfigMap "+cm.Name+" with the container's env", containerEnviron(c, cm))
 	if cfg.HTTPAddr == "" {
 		t.Fatal("SLUICE_HTTP_ADDR is not set: nothing answers the probes")
 	}
