@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/sluicehq/sluice/queue"
 )
 
 // Upper bounds of the numbers. A value past them is a typo or a
@@ -47,6 +49,12 @@ func (c Config) bounds() []string {
 		if d.v > MaxDuration {
 			p = append(p, fmt.Sprintf("%s=%s: must be at most %s (366 days)", d.name, d.v, MaxDuration))
 		}
+	}
+	// The default timeout is bounded like a task's own (timeout_ms): a task
+	// may not be given less room than the default, and the row rules refuse
+	// a longer one (queue.MaxTimeout).
+	if c.Timeout > queue.MaxTimeout && c.Timeout <= MaxDuration {
+		p = append(p, fmt.Sprintf("SLUICE_TIMEOUT=%s: must be at most %s, the longest timeout a task may carry", c.Timeout, queue.MaxTimeout))
 	}
 	if c.Poll > 0 && c.Poll < MinPoll {
 		p = append(p, fmt.Sprintf("SLUICE_POLL=%s: must be at least %s", c.Poll, MinPoll))

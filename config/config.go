@@ -41,7 +41,7 @@ type Config struct {
 	NetworkFS     bool          `env:"ALLOW_NETWORK_FS" envDefault:"false" help:"true: accept a database on NFS, SMB, 9p or FUSE, safe only if one machine ever opens it; otherwise refused"`
 	Workers       int           `env:"WORKERS" envDefault:"4" help:"tasks run at once by one process"`
 	Queues        []string      `env:"QUEUES" help:"comma-separated queues this process serves; empty serves all"`
-	Timeout       time.Duration `env:"TIMEOUT" envDefault:"120s" help:"default hard timeout of a task"`
+	Timeout       time.Duration `env:"TIMEOUT" envDefault:"120s" help:"default hard timeout of a task, at most 24h (as a task's own)"`
 	Retry         time.Duration `env:"RETRY" envDefault:"180s" help:"lease of a claimed task at the default timeout; must exceed TIMEOUT + KILL_GRACE"`
 	KillGrace     time.Duration `env:"KILL_GRACE" envDefault:"5s" help:"time between SIGTERM and SIGKILL for a timed-out command"`
 	MaxAttempts   int           `env:"MAX_ATTEMPTS" envDefault:"3" help:"default attempts per task, counting the first"`

@@ -208,6 +208,7 @@ func TestBounds(t *testing.T) {
 		{"SLUICE_SHUTDOWN_GRACE=100000h", "SLUICE_SHUTDOWN_GRACE=100000h0m0s: must be at most"},
 		{"SLUICE_DRAIN_DEADLINE=9000h", "SLUICE_DRAIN_DEADLINE=9000h0m0s: must be at most"},
 		{"SLUICE_POLL=1ns", "SLUICE_POLL=1ns: must be at least 10ms"},
+		{"SLUICE_TIMEOUT=25h", "SLUICE_TIMEOUT=25h0m0s: must be at most 24h0m0s, the longest timeout a task may carry"},
 		{"SLUICE_KEEP_SUCCEEDED=99999999999", `SLUICE_KEEP_SUCCEEDED="99999999999"`},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
