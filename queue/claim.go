@@ -154,9 +154,10 @@ UPDATE tasks SET
     attempt     = attempt - ?7,
     lease_until = NULL,
     worker      = NULL,
-    history     = ` + appendHistory(`json_patch(json_object(
-                      'attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3),
-                      json_object('leftover', ?13, 'peak_rss', ?14))`) + ` -- a NULL leaves the key out
+    history     = ` + appendHistory(`CASE WHEN ?13 IS NULL AND ?14 IS NULL
+                      THEN json_object('attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3)
+                      ELSE json_patch(json_object('attempt', attempt, 'outcome', ?8, 'started_at', ?9, 'duration_ms', ?6, 'error', ?3),
+                                      json_object('leftover', ?13, 'peak_rss', ?14)) END`) + ` -- a NULL leaves the key out
 WHERE id = ?10 AND attempt = ?11 AND state = 'running' AND worker = ?12`
 
 // followUpSQL enqueues the follow-ups (tasks.follow_ups) of the tasks
