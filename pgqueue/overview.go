@@ -2,6 +2,7 @@ package pgqueue
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -12,10 +13,22 @@ import (
 )
 
 // finishedByQueueSQL counts, per queue and final state, the tasks finished
-// from $1 to $2 (the tasks_state index's range).
-const finishedByQueueSQL = `SELECT queue, state, count(*) FROM tasks
-	WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at >= $1 AND finished_at <= $2
-	GROUP BY queue, state`
+// from $1 to $2 (a range of tasks_state for each state).
+var finishedByQueueSQL = `SELECT queue, state, count(*) FROM (` +
+	eachFinishedState(`SELECT queue, state FROM tasks WHERE state = '%s' AND finished_at >= $1 AND finished_at <= $2`) +
+	`) f GROUP BY queue, state`
+
+// eachFinishedState joins the query sel about one final state (%s) with
+// UNION ALL, once for each. Given the three states in one IN list,
+// PostgreSQL drops the condition the partial index tasks_state implies and
+// reads all of it (or the table); state by state, each part reads a range.
+func eachFinishedState(sel string) string {
+	parts := make([]string, 0, 3)
+	for _, st := range []queue.State{queue.Succeeded, queue.Failed, queue.Cancelled} {
+		parts = append(parts, fmt.Sprintf(sel, st))
+	}
+	return strings.Join(parts, "\nUNION ALL ")
+}
 
 // Overview reads the queue's backlog, its recent throughput and failures,
 // and its running tasks, at the database's clock, in one snapshot, as

@@ -20,11 +20,12 @@ const (
 	// failuresSQL counts failures since $1 and since $2 (earlier), up to $3.
 	failuresSQL = `SELECT count(*) FILTER (WHERE finished_at >= $1), count(*)
 		FROM tasks WHERE state = 'failed' AND finished_at >= $2 AND finished_at <= $3`
-	// donePerMinuteSQL counts tasks finished in each minute from $1 to $2.
-	donePerMinuteSQL = `SELECT (finished_at - $1) / 60000, count(*) FROM tasks
-		WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at >= $1 AND finished_at < $2
-		GROUP BY 1`
 )
+
+// donePerMinuteSQL counts tasks finished in each minute from $1 to $2.
+var donePerMinuteSQL = `SELECT (finished_at - $1) / 60000, count(*) FROM (` +
+	eachFinishedState(`SELECT finished_at FROM tasks WHERE state = '%s' AND finished_at >= $1 AND finished_at < $2`) +
+	`) f GROUP BY 1`
 
 // Status reads the queue's state at the store's clock, in one snapshot.
 func (s *Store) Status(ctx context.Context) (queue.Status, error) {
