@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"net/url"
 
 	"github.com/sluicehq/sluice/config"
@@ -47,13 +45,3 @@ func sqliteOnly(b queue.Backend) *queue.Store {
 	s, _ := b.(*queue.Store)
 	return s
 }
-
-// noWebPages answers the web pages' paths on a store that cannot serve them.
-func noWebPages() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "the web pages need the SQLite store; on PostgreSQL only /metrics and /healthz are served", http.StatusNotImplemented)
-	})
-}
-
-// errNoWebPages is sluice web's refusal on PostgreSQL.
-var errNoWebPages = errors.New("web: the web pages read the SQLite store only; on PostgreSQL they are not available yet")

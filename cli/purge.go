@@ -114,12 +114,6 @@ func runPurge(ctx context.Context, m *Main, args []string) error {
 	return nil
 }
 
-// groupPurger is the store method behind purge -group (queue.Store's;
-// pgqueue has none yet).
-type groupPurger interface {
-	PurgeGroup(ctx context.Context, group string, ungroup, dryRun bool) (int, error)
-}
-
 // purgeGroup is sluice purge -group: p says what to do, others that
 // flags of the other form were given too.
 func purgeGroup(ctx context.Context, m *Main, args []string, others bool, p purgeJSON, asJSON bool) error {
@@ -136,11 +130,7 @@ func purgeGroup(ctx context.Context, m *Main, args []string, others bool, p purg
 		return err
 	}
 	defer store.Close()
-	g, ok := store.(groupPurger)
-	if !ok {
-		return fmt.Errorf("purge -group: not available on this database yet (SQLite only)")
-	}
-	if p.Deleted, err = g.PurgeGroup(ctx, p.Group, p.Ungroup, p.DryRun); err != nil {
+	if p.Deleted, err = store.PurgeGroup(ctx, p.Group, p.Ungroup, p.DryRun); err != nil {
 		return err
 	}
 	if asJSON {

@@ -19,11 +19,12 @@ const DefaultWebAddr = "127.0.0.1:8080"
 const webUsage = `
 Usage: sluice web [-addr host:port]
 
-Serves the web pages for the queue in SLUICE_DB and runs no tasks: for
-deployments whose drains are one-shot (a timer, a cron job), so that there
-is something to look at between them. It reads in read-only transactions
-that never hold up a drain writing the same file. sluice run serves the same
-pages on SLUICE_HTTP_ADDR beside /metrics.
+Serves the web pages for the queue in SLUICE_DB (a SQLite file or a
+PostgreSQL URL) and runs no tasks: for deployments whose drains are one-shot
+(a timer, a cron job), so that there is something to look at between them.
+It reads in read-only transactions that never hold up a drain writing the
+same database. sluice run serves the same pages on SLUICE_HTTP_ADDR beside
+/metrics.
 
 Pages: the overview (backlog per queue, throughput, failures, running
 tasks), failures (filtered, grouped by error), one task with every attempt,
@@ -33,7 +34,7 @@ and work without it.
 The pages are read-only unless SLUICE_WEB_TOKEN is set: then retry, cancel,
 pause, resume and run now work for POSTs from the pages' own origin that
 carry the token (form field, or "Authorization: Bearer <token>"). Without
-a token the database is opened read-only.
+a token a SQLite file is opened read-only.
 
 It listens on loopback unless -addr says otherwise; put a proxy with TLS
 and its own authentication in front to reach it from elsewhere (README).
@@ -43,6 +44,7 @@ Examples:
   sluice web
   sluice web -addr 127.0.0.1:9999
   SLUICE_WEB_TOKEN=$(cat /etc/sluice/web-token) SLUICE_DB=/var/lib/sluice/sluice.db sluice web
+  SLUICE_DB=postgres://sluice@db.internal/app sluice web -addr 127.0.0.1:9999
 `
 
 func runWeb(ctx context.Context, m *Main, args []string) error {
@@ -57,9 +59,6 @@ func runWeb(ctx context.Context, m *Main, args []string) error {
 	e, err := m.env()
 	if err != nil {
 		return err
-	}
-	if isPostgresURL(e.cfg.DB) {
-		return errNoWebPages
 	}
 	// Without a token nothing is written: open the file as read-only commands do.
 	store, err := e.open(ctx, e.cfg.WebToken == "")
@@ -81,11 +80,7 @@ func runWeb(ctx context.Context, m *Main, args []string) error {
 // webHandler serves the web pages for store with the configuration's token,
 // default attempts, clock and logger.
 func (e *env) webHandler(store queue.Backend) http.Handler {
-	s := sqliteOnly(store)
-	if s == nil {
-		return noWebPages()
-	}
-	return web.Handler(s, web.Opts{
+	return web.Handler(store, web.Opts{
 		Token:              e.cfg.WebToken,
 		DefaultMaxAttempts: e.cfg.MaxAttempts,
 		Now:                e.now,

@@ -75,6 +75,15 @@ func TestTasksPage(t *testing.T) {
 	if got := allPages(t, s, queue.Succeeded, 2); len(got) != 0 {
 		t.Errorf("succeeded = %v; want none", got)
 	}
+	// Tasks that finished in the same millisecond page by id.
+	var tied []int64
+	for range 5 {
+		tied = append(tied, insertID(t, s, "INSERT INTO tasks (job, state, finished_at) VALUES ('t', 'succeeded', 1000) RETURNING id"))
+	}
+	slices.Reverse(tied)
+	if got := allPages(t, s, queue.Succeeded, 2); !slices.Equal(got, tied) {
+		t.Errorf("succeeded in one millisecond = %v; want %v (newest id first, each once)", got, tied)
+	}
 	p, err := s.TasksPage(ctx, queue.Queued, queue.Cursor{}, 0)
 	if err != nil || len(p.Tasks) != len(wantQueued) || !p.Next.IsZero() {
 		t.Errorf("default page: %d tasks, next %+v, %v; want all %d and no next", len(p.Tasks), p.Next, err, len(wantQueued))

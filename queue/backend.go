@@ -5,14 +5,14 @@ import (
 	"time"
 )
 
-// Backend is the task store's contract: what the worker, the command line
-// and the metrics use, in one place. *Store (SQLite, this package) and
+// Backend is the task store's contract: what the worker, the command line,
+// the metrics and the web pages use, in one place. *Store (SQLite, this package) and
 // *pgqueue.Store (PostgreSQL) both implement it, each with the meaning its
 // method documents on *Store; both packages assert it at compile time.
 //
 // Transactional enqueues (EnqueueTx and its twins) are not here: each takes
-// its engine's transaction type. Methods only the SQLite store has yet
-// (the operator's web pages' reads, the listing of live workers) are on *Store alone; docs/postgresql.md lists them.
+// its engine's transaction type. What only the SQLite store has yet (the
+// listing of live workers) is on *Store alone; docs/postgresql.md lists it.
 type Backend interface {
 	// Close releases the database.
 	Close() error
@@ -84,6 +84,29 @@ type Backend interface {
 	ResumeSchedule(ctx context.Context, name string) (Schedule, error)
 	// SyncSchedules makes the declared schedules (SLUICE_SCHEDULES) so.
 	SyncSchedules(ctx context.Context, ps []ScheduleParams) (SyncResult, error)
+
+	// The operator's reads (the web pages): each walks the index that holds
+	// what it shows, so its cost follows the page, the backlog or the recent
+	// past, never the whole finished history.
+
+	// Overview is the backlog, recent throughput and failures, and running
+	// tasks, in one snapshot.
+	Overview(ctx context.Context) (Overview, error)
+	// Failures returns a page of failed tasks, newest first, filtered.
+	Failures(ctx context.Context, p FailureParams) (Page, error)
+	// FailureGroups groups the latest failures by their error's first line.
+	FailureGroups(ctx context.Context, since time.Time, sample int) ([]FailureGroup, int, error)
+	// FailedIDs returns the ids of every failed task p selects (retry of a group).
+	FailedIDs(ctx context.Context, p FailureParams) ([]int64, error)
+	// TasksPage returns a page of tasks in one state, in that state's order.
+	TasksPage(ctx context.Context, st State, after Cursor, limit int) (Page, error)
+
+	// The operator's actions beside Retry, Cancel and the schedules'.
+
+	// RunSchedule adds one task of a schedule now, leaving its next run.
+	RunSchedule(ctx context.Context, name string) (int64, error)
+	// PurgeGroup deletes (or ungroups) the finished tasks of a group.
+	PurgeGroup(ctx context.Context, group string, ungroup, dryRun bool) (int, error)
 }
 
 var _ Backend = (*Store)(nil)
