@@ -98,6 +98,11 @@ func BenchmarkPages(b *testing.B) {
 	now := func() time.Time { return benchNow }
 	store := queue.New(db, queue.NewOpts{Now: now})
 	h := web.Handler(store, web.Opts{Now: now})
+	benchPages(b, h)
+}
+
+// benchPages answers each page of h, whose store holds the history of benchDB.
+func benchPages(b *testing.B, h http.Handler) {
 	deep := fmt.Sprintf("0.%d.%d", benchNow.Add(-20*24*time.Hour).UnixMilli(), benchTasks/3)
 	for _, p := range []struct{ name, path string }{
 		{"overview", "/"},
