@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/pgtest"
 	"github.com/sluicehq/sluice/jobs"
 	"github.com/sluicehq/sluice/queue"
 )
@@ -24,14 +24,17 @@ import (
 // TestMain lets the tests run their own binary as a sluice process with
 // extra jobs: BE_SLUICE=1 turns it into `sluice`, so crash and concurrency
 // tests use real processes and real signals.
+//
+// pgtest.Main stops the private PostgreSQL server the tests may start.
 func TestMain(m *testing.M) {
 	if os.Getenv("BE_SLUICE") == "1" {
 		os.Exit(runMain(testJobs()))
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
-// testJobs adds jobs that record every run outside the queue (RECORD_FILE),
+// testJobs adds jobs that record every run outside the queue (RECORD_FILE:
+// "task attempt pid" lines),
 // and that block until their context ends (HANG=1).
 func testJobs() *jobs.Registry {
 	reg := jobs.NewRegistry()
@@ -48,7 +51,7 @@ func testJobs() *jobs.Registry {
 				return nil, ctx.Err()
 			}
 		}
-		return nil, appendLine(os.Getenv("RECORD_FILE"), fmt.Sprintf("%d %d", info.TaskID, info.Attempt))
+		return nil, appendLine(os.Getenv("RECORD_FILE"), fmt.Sprintf("%d %d %d", info.TaskID, info.Attempt, os.Getpid()))
 	})
 	reg.Register("ignore", func(ctx context.Context, _ json.RawMessage) ([]byte, error) {
 		// Ignores its context entirely, as a badly written handler would.
@@ -140,7 +143,7 @@ func openStore(t *testing.T, path string) *queue.Store {
 	return s
 }
 
-func enqueueN(t *testing.T, s *queue.Store, n int, job string, payload func(i int) string) []int64 {
+func enqueueN(t *testing.T, s queue.Backend, n int, job string, payload func(i int) string) []int64 {
 	t.Helper()
 	ps := make([]queue.EnqueueParams, n)
 	for i := range ps {
@@ -194,76 +197,105 @@ func TestDrainTenThousandEchoTasks(t *testing.T) {
 	}
 }
 
-// TestConcurrentDrainsRunEveryTaskOnce starts several drains together on one
-// file: every task runs exactly once (each run is recorded outside the queue)
-// and no "database is locked" error surfaces.
+// TestConcurrentDrainsRunEveryTaskOnce starts several drains, and then also
+// `sluice run` processes, together on one database, on each store: every
+// task runs exactly once (each run is recorded outside the queue), no
+// "database is locked" error surfaces, and every process exits 0 (the runs
+// once SIGTERMed after every task is final).
 func TestConcurrentDrainsRunEveryTaskOnce(t *testing.T) {
-	for _, tt := range []struct{ procs, tasks int }{{2, 2000}, {4, volume}} {
-		t.Run(fmt.Sprintf("%d processes %d tasks", tt.procs, tt.tasks), func(t *testing.T) {
-			concurrentDrains(t, tt.procs, tt.tasks)
-		})
-	}
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		for _, tt := range []struct{ drains, runs, tasks int }{{2, 0, 2000}, {4, 2, volume}} {
+			t.Run(fmt.Sprintf("%d drains %d runs %d tasks", tt.drains, tt.runs, tt.tasks), func(t *testing.T) {
+				db, s := k.fresh(t)
+				concurrentDrains(t, db, s, tt.drains, tt.runs, tt.tasks)
+			})
+		}
+	})
 }
 
-func concurrentDrains(t *testing.T, procs, n int) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sluice.db")
-	record := filepath.Join(dir, "runs.txt")
-	s := openStore(t, path)
+func concurrentDrains(t *testing.T, db string, s queue.Backend, drains, runs, n int) {
+	record := filepath.Join(t.TempDir(), "runs.txt")
 	enqueueN(t, s, n, "record", func(int) string { return `{}` })
 
-	var wg sync.WaitGroup
-	stderrs := make([]bytes.Buffer, procs)
-	errs := make([]error, procs)
+	env := []string{"RECORD_FILE=" + record, "SLUICE_WORKERS=4"}
+	procs := make([]*exec.Cmd, drains+runs)
+	stderrs := make([]syncBuffer, len(procs))
 	for i := range procs {
-		cmd := sluice(t, path, []string{"RECORD_FILE=" + record, "SLUICE_WORKERS=4"}, "drain")
-		cmd.Stderr = &stderrs[i]
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = cmd.Run() }()
+		command := "drain"
+		if i >= drains {
+			command = "run"
+		}
+		procs[i] = sluice(t, db, env, command)
+		procs[i].Stderr = &stderrs[i]
+		if err := procs[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer procs[i].Process.Kill() // if the test fails before they exit
 	}
-	wg.Wait()
-	for i := range procs {
-		if errs[i] != nil {
-			t.Fatalf("drain %d: %v\n%s", i, errs[i], stderrs[i].String())
+	ctx := context.Background()
+	waitFor(t, "every task to be final", 2*time.Minute, func() bool {
+		c, err := s.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c[queue.Queued]+c[queue.Running] == 0
+	})
+	for i, cmd := range procs {
+		if i >= drains {
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for i, cmd := range procs {
+		if err := waitExit(t, cmd, time.Minute); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd.Args[1:], err, stderrs[i].String())
 		}
 		if e := stderrs[i].String(); strings.Contains(e, "locked") || strings.Contains(e, "busy") {
-			t.Errorf("drain %d logged a lock error:\n%s", i, e)
+			t.Errorf("%s logged a lock error:\n%s", cmd.Args[1:], e)
 		}
 	}
-	runs := readRuns(t, record)
-	if len(runs) != n {
-		t.Errorf("%d distinct tasks ran; want %d", len(runs), n)
+	runsOf, byPID := readRuns(t, record)
+	var split []string
+	for _, cmd := range procs {
+		split = append(split, fmt.Sprintf("%s %d", cmd.Args[1], byPID[cmd.Process.Pid]))
 	}
-	for id, count := range runs {
+	t.Logf("runs per process: %s", strings.Join(split, ", "))
+	if len(runsOf) != n {
+		t.Errorf("%d distinct tasks ran; want %d", len(runsOf), n)
+	}
+	for id, count := range runsOf {
 		if count != 1 {
 			t.Errorf("task %d ran %d times", id, count)
 		}
 	}
-	if got := queryInt(t, s.DB().Read, "SELECT count(*) FROM tasks WHERE state = 'succeeded'"); got != n {
-		t.Errorf("succeeded = %d; want %d", got, n)
+	if c, err := s.Counts(ctx); err != nil || c[queue.Succeeded] != n {
+		t.Errorf("counts = %v, %v; want %d succeeded", c, err, n)
 	}
 }
 
-// readRuns returns how many times each task id was recorded.
-func readRuns(t *testing.T, path string) map[int64]int {
+// readRuns returns how many times each task id was recorded, and how many
+// runs each process (by pid) recorded.
+func readRuns(t *testing.T, path string) (runs map[int64]int, byPID map[int]int) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	runs := map[int64]int{}
+	runs, byPID = map[int64]int{}, map[int]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		if line == "" {
 			continue
 		}
-		idText, _, _ := strings.Cut(line, " ")
-		id, err := strconv.ParseInt(idText, 10, 64)
-		if err != nil {
-			t.Fatalf("bad record line %q", line)
+		var (
+			id           int64
+			attempt, pid int
+		)
+		if _, err := fmt.Sscan(line, &id, &attempt, &pid); err != nil {
+			t.Fatalf("bad record line %q: %v", line, err)
 		}
 		runs[id]++
+		byPID[pid]++
 	}
-	return runs
+	return runs, byPID
 }
 
 // TestKilledWorkerLosesNothing kills a drain with SIGKILL while it runs two

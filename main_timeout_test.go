@@ -20,7 +20,7 @@ import (
 )
 
 // drainUntil runs drains until every task in s is final, or fails the test at the deadline.
-func drainUntil(t *testing.T, s *queue.Store, path string, env []string, deadline time.Duration) {
+func drainUntil(t *testing.T, s queue.Backend, path string, env []string, deadline time.Duration) {
 	t.Helper()
 	end := time.Now().Add(deadline)
 	for {
