@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,7 +119,10 @@ func appendLine(path, line string) error {
 func sluice(t *testing.T, db string, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "BE_SLUICE=1", "SLUICE_DB="+db, "SLUICE_LOG_FORMAT=json")
+	// pgtest's variable is the tests', not sluice's: sluice refuses SLUICE_*
+	// variables it does not know.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, pgtest.EnvURL+"=") })
+	cmd.Env = append(cmd.Env, "BE_SLUICE=1", "SLUICE_DB="+db, "SLUICE_LOG_FORMAT=json")
 	cmd.Env = append(cmd.Env, env...)
 	return cmd
 }

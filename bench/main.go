@@ -1,9 +1,15 @@
 // Command bench measures Sluice's speed and memory on this machine and
 // prints a table, plus JSON with -json. BENCHMARKS.md says how to read it.
 //
-//	go run ./bench              # everything, about a minute
+//	go run ./bench              # everything, about two minutes
 //	go run ./bench -quick       # smaller sizes, for a smoke test
+//	go run ./bench -only pg     # the PostgreSQL figures alone
 //	go run ./bench -json out.json
+//
+// The PostgreSQL figures (step pg) run on a private, durable server started
+// from the installed binaries (Debian's postgresql package), or on the
+// server at -pg (default $SLUICE_TEST_POSTGRES), where the benchmark creates
+// and drops its own databases; without either the step is skipped.
 package main
 
 import (
@@ -39,31 +45,40 @@ type Result struct {
 
 type sizes struct {
 	single, batch, drain, sleep, history, rssTasks, coldRuns int
+	pgSingle, pgBatch, pgDrain, pgLatency                    int
 }
 
 func main() {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(child()) // the latency measurement's sluice run
+	}
 	quick := flag.Bool("quick", false, "smaller sizes (a smoke test, not a measurement)")
 	jsonOut := flag.String("json", "", "also write the results as JSON to this `file` (- for stdout)")
-	only := flag.String("only", "", "run only the steps whose name contains this text: enqueue, drain, sleep, history, process")
+	only := flag.String("only", "", "run only the steps whose name contains this text: enqueue, drain, sleep, history, process, pg")
+	pgURL := flag.String("pg", os.Getenv(envPostgres), "PostgreSQL `URL` to measure on (creating databases there); default $"+envPostgres+", else a private server")
 	sync := flag.String("sync", "full", "SQLite's synchronous mode for the stores: full (SLUICE_SYNC's default) or normal")
 	flag.Parse()
-	sz := sizes{single: 20_000, batch: 1_000_000, drain: 100_000, sleep: 1_000, history: 1_000_000, rssTasks: 10_000, coldRuns: 15}
+	sz := sizes{single: 20_000, batch: 1_000_000, drain: 100_000, sleep: 1_000, history: 1_000_000, rssTasks: 10_000, coldRuns: 15,
+		pgSingle: 5_000, pgBatch: 200_000, pgDrain: 20_000, pgLatency: 500}
 	if *quick {
-		sz = sizes{single: 2_000, batch: 50_000, drain: 10_000, sleep: 200, history: 50_000, rssTasks: 2_000, coldRuns: 5}
+		sz = sizes{single: 2_000, batch: 50_000, drain: 10_000, sleep: 200, history: 50_000, rssTasks: 2_000, coldRuns: 5,
+			pgSingle: 500, pgBatch: 20_000, pgDrain: 2_000, pgLatency: 50}
 	}
-	if err := run(sz, *only, sqlitewal.Sync(*sync), *jsonOut, os.Stdout); err != nil {
+	b := &bench{sz: sz, sync: sqlitewal.Sync(*sync), pg: pgFrom(*pgURL)}
+	if err := run(b, *only, *jsonOut, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sz sizes, only string, sync sqlitewal.Sync, jsonOut string, out io.Writer) error {
+// run runs b's steps (those whose name contains only) and prints the table.
+func run(b *bench, only string, jsonOut string, out io.Writer) error {
 	dir, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &bench{dir: dir, sz: sz, sync: sync}
+	b.dir = dir
 	steps := []struct {
 		name string
 		fn   func() ([]Result, error)
@@ -73,6 +88,7 @@ func run(sz sizes, only string, sync sqlitewal.Sync, jsonOut string, out io.Writ
 		{"sleep", b.sleep},
 		{"history", b.history},
 		{"process", b.process},
+		{"pg", b.postgres},
 	}
 	var results []Result
 	for _, s := range steps {
@@ -85,7 +101,7 @@ func run(sz sizes, only string, sync sqlitewal.Sync, jsonOut string, out io.Writ
 		}
 		results = append(results, rs...)
 	}
-	fmt.Fprintf(out, "Sluice benchmarks — %s, %d CPUs, %s, synchronous=%s\n\n", runtime.Version(), runtime.NumCPU(), cpuModel(), sync)
+	fmt.Fprintf(out, "Sluice benchmarks — %s, %d CPUs, %s, synchronous=%s\n\n", runtime.Version(), runtime.NumCPU(), cpuModel(), b.sync)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tvalue\tunit\ttarget\t")
 	for _, r := range results {
@@ -96,6 +112,9 @@ func run(sz sizes, only string, sync sqlitewal.Sync, jsonOut string, out io.Writ
 		if r.Note != "" {
 			fmt.Fprintf(out, "  %s: %s\n", r.Name, r.Note)
 		}
+	}
+	for _, s := range b.skipped {
+		fmt.Fprintln(out, s)
 	}
 	if jsonOut != "" {
 		data, _ := json.MarshalIndent(results, "", "  ")
@@ -129,10 +148,12 @@ func cpuModel() string {
 }
 
 type bench struct {
-	dir  string
-	sz   sizes
-	sync sqlitewal.Sync
-	n    int
+	dir     string
+	sz      sizes
+	sync    sqlitewal.Sync
+	pg      pgServer // nil: no PostgreSQL figures
+	n       int
+	skipped []string // steps that could not run, and why
 }
 
 // store opens a fresh database file.
@@ -146,7 +167,7 @@ func (b *bench) store() (*queue.Store, string, error) {
 	return queue.New(db, queue.NewOpts{}), path, nil
 }
 
-func fill(s *queue.Store, n int, job, payload string) error {
+func fill(s queue.Backend, n int, job, payload string) error {
 	const chunk = 10_000
 	ps := make([]queue.EnqueueParams, min(n, chunk))
 	for i := range ps {
@@ -189,9 +210,10 @@ func (b *bench) enqueue() ([]Result, error) {
 	}, nil
 }
 
-// drainRate drains n no-op tasks from s with 4 workers and returns tasks/s.
-func drainRate(s *queue.Store, n int) (float64, error) {
-	w := worker.New(s, jobs.NewRegistry(), worker.Options{Workers: 4})
+// drainRate drains n no-op tasks from s with workers goroutines in one
+// worker and returns tasks/s.
+func drainRate(s queue.Backend, n, workers int) (float64, error) {
+	w := worker.New(s, jobs.NewRegistry(), worker.Options{Workers: workers})
 	sum, err := w.Drain(context.Background(), worker.DrainOpts{})
 	if err != nil {
 		return 0, err
@@ -211,7 +233,7 @@ func (b *bench) drain() ([]Result, error) {
 	if err := fill(s, b.sz.drain, "echo_test", `{"n":1}`); err != nil {
 		return nil, err
 	}
-	rate, err := drainRate(s, b.sz.drain)
+	rate, err := drainRate(s, b.sz.drain, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +337,7 @@ func (b *bench) history() ([]Result, error) {
 	if err := fill(empty, n, "echo_test", `{"n":1}`); err != nil {
 		return nil, err
 	}
-	base, err := drainRate(empty, n)
+	base, err := drainRate(empty, n, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +360,7 @@ func (b *bench) history() ([]Result, error) {
 	if err := fill(full, n, "echo_test", `{"n":1}`); err != nil {
 		return nil, err
 	}
-	withHistory, err := drainRate(full, n)
+	withHistory, err := drainRate(full, n, 4)
 	if err != nil {
 		return nil, err
 	}

@@ -92,10 +92,41 @@ type server struct {
 // nothing listens on TCP, so it never clashes with another server.
 const port = 5432
 
-// start creates a cluster in a new temporary folder and starts its server.
+// Server is a private, throwaway PostgreSQL server for a program that is not
+// a test (the benchmark command): the server tests get through URL, started
+// by hand. It is this process's child and ends with it.
+type Server struct{ s *server }
+
+// StartServer starts a private server from the installed binaries, as URL
+// does for tests. settings ("name=value", passed as -c) override the test
+// tunings, e.g. "fsync=on" for a durable server. ErrNoBinaries, wrapped,
+// when PostgreSQL is not installed.
+func StartServer(settings ...string) (*Server, error) {
+	bins, err := findBinaries()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoBinaries, err)
+	}
+	s, err := start(bins, settings...)
+	if err != nil {
+		return nil, fmt.Errorf("start a private server: %w", err)
+	}
+	return &Server{s}, nil
+}
+
+// ErrNoBinaries is StartServer's error when initdb and postgres are missing.
+var ErrNoBinaries = errors.New("no PostgreSQL installed")
+
+// URL is the server's maintenance database (postgres) as the superuser.
+func (s *Server) URL() string { return s.s.url }
+
+// Stop shuts the server down and removes its folder.
+func (s *Server) Stop() error { return s.s.stop() }
+
+// start creates a cluster in a new temporary folder and starts its server,
+// with settings after the test tunings (so they override them).
 // PostgreSQL refuses to run as root: when this process is root, the folder
 // is given to the postgres user and both programs run as that user.
-func start(b binaries) (*server, error) {
+func start(b binaries, settings ...string) (*server, error) {
 	removeOrphans()
 	dir, err := os.MkdirTemp("", tempPrefix)
 	if err != nil {
@@ -110,7 +141,7 @@ func start(b binaries) (*server, error) {
 		err = s.initdb(b, cred)
 	}
 	if err == nil {
-		err = s.run(b, cred)
+		err = s.run(b, cred, settings)
 	}
 	if err == nil {
 		err = s.waitReady()
@@ -153,14 +184,18 @@ func (s *server) initdb(b binaries, cred *syscall.Credential) error {
 // run starts the postmaster from a goroutine locked to its OS thread for the
 // postmaster's whole life: the parent-death signal fires when the starting
 // thread ends, and this way only when the test binary does.
-func (s *server) run(b binaries, cred *syscall.Credential) error {
+func (s *server) run(b binaries, cred *syscall.Credential, settings []string) error {
 	log, err := os.Create(filepath.Join(s.dir, "server.log"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(b.postgres, "-D", filepath.Join(s.dir, "data"), "-k", s.dir, "-p", strconv.Itoa(port),
+	args := []string{"-D", filepath.Join(s.dir, "data"), "-k", s.dir, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "shared_buffers=32MB", "-c", "max_connections=200")
+		"-c", "full_page_writes=off", "-c", "shared_buffers=32MB", "-c", "max_connections=200"}
+	for _, kv := range settings {
+		args = append(args, "-c", kv) // the last value of a setting counts
+	}
+	cmd := exec.Command(b.postgres, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// SIGQUIT: immediate shutdown, which also ends the server's children.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
