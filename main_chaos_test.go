@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -44,14 +45,23 @@ func killNineChaos(t *testing.T, k storeKind) {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		// The kill moment is the experiment, not a wait for a condition.
+		// The kill comes at a random moment after the drain has run its
+		// first task (a slow start, as under the race detector, would
+		// otherwise have every kill land before it claims anything).
+		// That moment is the experiment, not a wait for a condition.
+		roundOver := make(chan struct{})
 		select {
 		case <-exited: // finished before the kill: nothing to kill this round
-		case <-time.After(time.Duration(20+rng.IntN(200)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
-			killed++
+		case <-recorded(record, recordSize(record), roundOver):
+			select {
+			case <-exited:
+			case <-time.After(time.Duration(20+rng.IntN(200)) * time.Millisecond):
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-exited
+				killed++
+			}
 		}
+		close(roundOver)
 		counts, _ := s.Counts(context.Background())
 		if counts[queue.Queued]+counts[queue.Running] == 0 {
 			break // everything finished before all the kills happened
@@ -91,4 +101,35 @@ func killNineChaos(t *testing.T, k storeKind) {
 	if killed < kills && expired == 0 {
 		t.Logf("note: the drain finished before %d kills could happen", kills)
 	}
+	if killed == kills && expired == 0 {
+		t.Errorf("%d kills of drains that were running tasks, and no task was ever taken back from a killed worker", kills)
+	}
+}
+
+// recordSize is the size of the record file now (0 before it exists).
+func recordSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// recorded returns a channel closed once the record file grows past size:
+// some task has run since. It polls until then or until stop closes.
+func recorded(path string, size int64, stop <-chan struct{}) <-chan struct{} {
+	grown := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for recordSize(path) <= size {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+		close(grown)
+	}()
+	return grown
 }
