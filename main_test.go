@@ -34,9 +34,9 @@ func TestMain(m *testing.M) {
 	os.Exit(pgtest.Main(m))
 }
 
-// testJobs adds jobs that record every run outside the queue (RECORD_FILE:
-// "task attempt pid" lines),
-// and that block until their context ends (HANG=1).
+// testJobs adds jobs that record every run outside the queue (RECORD_FILE,
+// "task attempt pid" lines), and that block until their context ends
+// (HANG=1).
 func testJobs() *jobs.Registry {
 	reg := jobs.NewRegistry()
 	reg.Register("record", func(ctx context.Context, payload json.RawMessage) ([]byte, error) {
