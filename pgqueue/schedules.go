@@ -81,7 +81,7 @@ func (s *Store) AddSchedule(ctx context.Context, p queue.ScheduleParams) (queue.
 	if err != nil {
 		return queue.Schedule{}, wrap("add schedule", err)
 	}
-	if err := validateSchedule(&p, now); err != nil {
+	if err := p.Validate(now); err != nil {
 		return queue.Schedule{}, wrap("add schedule", err)
 	}
 	var sc queue.Schedule
@@ -115,7 +115,7 @@ ON CONFLICT (name) DO NOTHING
 RETURNING id`,
 		p.Name, p.Job, string(p.Payload), p.Queue, p.Priority, nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()),
 		string(p.Spec.Type), p.Spec.Every, cronColumn(p.Spec), p.Spec.Location.String(), startMS(p.Spec), repeats,
-		nullMS(firstRun(p.Spec, now)), string(p.CatchUp), p.NoOverlap, string(p.Source), nullString(p.Definition),
+		nullMS(queue.FirstRun(p.Spec, now)), string(p.CatchUp), p.NoOverlap, string(p.Source), nullString(p.Definition),
 		now.UnixMilli()).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, queue.ErrScheduleExists
@@ -249,7 +249,7 @@ func syncSchedules(ctx context.Context, tx pgx.Tx, ps []queue.ScheduleParams, no
 	for i := range ps {
 		startless[i] = ps[i].Spec.Start.IsZero()
 		ps[i].Source = queue.SourceEnv
-		if err := validateSchedule(&ps[i], now); err != nil {
+		if err := ps[i].Validate(now); err != nil {
 			return res, err
 		}
 	}
@@ -309,7 +309,7 @@ func updateSchedule(ctx context.Context, tx pgx.Tx, old queue.Schedule, p queue.
 	timing := p.Spec.Type != old.Spec.Type || p.Spec.Every != old.Spec.Every || cronColumn(p.Spec) != cronColumn(old.Spec) ||
 		p.Spec.Location.String() != old.Spec.Location.String() || startMS(p.Spec) != startMS(old.Spec)
 	if timing {
-		next = firstRun(p.Spec, now)
+		next = queue.FirstRun(p.Spec, now)
 	}
 	repeats := -1
 	if p.Repeats > 0 {

@@ -50,7 +50,7 @@ type EnqueueParams struct {
 	// (see FollowUp), so they are added exactly once, even across crashes.
 	Then []FollowUp
 
-	followUps any // Then as JSON text, or nil; set by validate
+	followUps any // Then as JSON text, or nil; set by Validate
 }
 
 // Values of FollowUp.When.
@@ -96,7 +96,7 @@ func validateFollowUps(fs []FollowUp, path string) []string {
 		at := fmt.Sprintf("%sthen[%d]", path, i)
 		p := EnqueueParams{Job: f.Job, Payload: f.Payload, Queue: f.Queue, Priority: f.Priority,
 			MaxAttempts: f.MaxAttempts, Timeout: f.Timeout}
-		if err := p.validate(); err != nil {
+		if err := p.Validate(); err != nil {
 			problems = append(problems, at+": "+strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
 		if f.When != "" && f.When != WhenSuccess && f.When != WhenDone {
@@ -115,8 +115,10 @@ func isJSONObject(b json.RawMessage) bool {
 	return json.Unmarshal(b, &m) == nil && m != nil
 }
 
-// validate checks p and fills in defaults.
-func (p *EnqueueParams) validate() error {
+// Validate checks p and fills in defaults (an empty payload becomes {}, an
+// empty queue DefaultQueue), returning ErrInvalid with every problem. Both
+// stores call it, so they refuse the same input with the same words.
+func (p *EnqueueParams) Validate() error {
 	var problems []string
 	if strings.TrimSpace(p.Job) == "" {
 		problems = append(problems, "job name is empty")
@@ -278,7 +280,7 @@ func (s *Store) EnqueueUniqueTx(ctx context.Context, tx *sql.Tx, p EnqueueParams
 }
 
 func (s *Store) enqueue(ctx context.Context, db querier, p EnqueueParams) (Enqueued, error) {
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return Enqueued{}, wrap("enqueue", err)
 	}
 	var r Enqueued
@@ -401,10 +403,10 @@ func insertBatches(now int64, ps []EnqueueParams, exec func(n int, args []any) (
 	return ids, nil
 }
 
-// validateBatch validates every task of a batch, naming the first bad one.
-func validateBatch(ps []EnqueueParams) error {
+// ValidateBatch validates every task of a batch, naming the first bad one.
+func ValidateBatch(ps []EnqueueParams) error {
 	for i := range ps {
-		if err := ps[i].validate(); err != nil {
+		if err := ps[i].Validate(); err != nil {
 			return fmt.Errorf("enqueue batch: task %d: %w", i, err)
 		}
 	}
@@ -426,7 +428,7 @@ func (s *Store) EnqueueMany(ctx context.Context, ps []EnqueueParams) ([]int64, e
 		rs, err := s.EnqueueManyUnique(ctx, ps)
 		return enqueuedIDs(rs), err
 	}
-	if err := validateBatch(ps); err != nil {
+	if err := ValidateBatch(ps); err != nil {
 		return nil, err
 	}
 	var ids []int64
@@ -469,7 +471,7 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ps []EnqueueParam
 	if len(ps) == 0 {
 		return nil, nil
 	}
-	if err := validateBatch(ps); err != nil {
+	if err := ValidateBatch(ps); err != nil {
 		return nil, err
 	}
 	// The statements run without ctx's cancellation: SQLite rolls back the
@@ -574,7 +576,7 @@ func hasUniqueKey(ps []EnqueueParams) bool {
 // keys needs: a single INSERT ... SELECT cannot say which rows it skipped.
 // The statements run with run; ctx ending stops the loop between them.
 func (s *Store) enqueueEach(ctx, run context.Context, tx *sql.Tx, ps []EnqueueParams) ([]Enqueued, error) {
-	if err := validateBatch(ps); err != nil {
+	if err := ValidateBatch(ps); err != nil {
 		return nil, err
 	}
 	rs := make([]Enqueued, len(ps))

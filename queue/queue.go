@@ -48,7 +48,7 @@ type NewOpts struct {
 
 // New returns a Store on an open database whose schema includes Migrations.
 // Open the database with OpenOptions, whose writer skips triggers: the Store
-// checks what it writes itself (EnqueueParams.validate), and the schema's
+// checks what it writes itself (EnqueueParams.Validate), and the schema's
 // row rules (migration 0007), triggers, would cost every batch insert a
 // trigger program per row. They still guard every other connection.
 func New(db *sqlitewal.DB, opts NewOpts) *Store {

@@ -69,8 +69,9 @@ type ScheduleParams struct {
 	Definition string
 }
 
-// validate checks p and fills in defaults, with now for a zero Start.
-func (p *ScheduleParams) validate(now time.Time) error {
+// Validate checks p and fills in defaults, with now for a zero Start,
+// returning ErrInvalidSchedule with every problem. Both stores call it.
+func (p *ScheduleParams) Validate(now time.Time) error {
 	var problems []string
 	switch {
 	case strings.TrimSpace(p.Name) == "":
@@ -82,7 +83,7 @@ func (p *ScheduleParams) validate(now time.Time) error {
 	}
 	task := EnqueueParams{Job: p.Job, Payload: p.Payload, Queue: p.Queue, Priority: p.Priority,
 		MaxAttempts: p.MaxAttempts, Timeout: p.Timeout}
-	if err := task.validate(); err != nil {
+	if err := task.Validate(); err != nil {
 		problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 	}
 	p.Payload, p.Queue = task.Payload, task.Queue
@@ -119,11 +120,11 @@ func (p *ScheduleParams) validate(now time.Time) error {
 	return nil
 }
 
-// firstRun is the first due time of a new schedule: Start itself when it is
+// FirstRun is the first due time of a new schedule: Start itself when it is
 // now or later, else the first due time after now (past times are not
 // fired). A once schedule whose Start has passed is due at once, as
 // Django-Q2 runs it: it would never run otherwise.
-func firstRun(spec schedule.Spec, now time.Time) time.Time {
+func FirstRun(spec schedule.Spec, now time.Time) time.Time {
 	if spec.Type == schedule.Once && !spec.Start.After(now) {
 		return spec.Start
 	}
@@ -225,7 +226,7 @@ func scanSchedule(row scanner) (Schedule, error) {
 // p.Spec.Start if that is now or later, else the first due time after now.
 func (s *Store) AddSchedule(ctx context.Context, p ScheduleParams) (Schedule, error) {
 	now := s.now()
-	if err := p.validate(now); err != nil {
+	if err := p.Validate(now); err != nil {
 		return Schedule{}, wrap("add schedule", err)
 	}
 	tx, err := s.db.Write.BeginTx(ctx, nil)
@@ -262,7 +263,7 @@ INSERT INTO schedules (name, job, payload, queue, priority, max_attempts, timeou
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
 		p.Name, p.Job, string(p.Payload), p.Queue, p.Priority, nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()),
 		string(p.Spec.Type), p.Spec.Every, cronColumn(p.Spec), p.Spec.Location.String(), startMS(p.Spec), repeats,
-		nullMS(firstRun(p.Spec, now)), string(p.CatchUp), p.NoOverlap, string(p.Source), nullString(p.Definition),
+		nullMS(FirstRun(p.Spec, now)), string(p.CatchUp), p.NoOverlap, string(p.Source), nullString(p.Definition),
 		now.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return 0, err
@@ -404,7 +405,7 @@ func (s *Store) SyncSchedules(ctx context.Context, ps []ScheduleParams) (SyncRes
 	for i := range ps {
 		startless[i] = ps[i].Spec.Start.IsZero()
 		ps[i].Source = SourceEnv
-		if err := ps[i].validate(now); err != nil {
+		if err := ps[i].Validate(now); err != nil {
 			return res, wrap("sync schedules", err)
 		}
 	}
@@ -475,7 +476,7 @@ func updateSchedule(ctx context.Context, tx *sql.Tx, old Schedule, p SchedulePar
 	timing := p.Spec.Type != old.Spec.Type || p.Spec.Every != old.Spec.Every || cronColumn(p.Spec) != cronColumn(old.Spec) ||
 		p.Spec.Location.String() != old.Spec.Location.String() || startMS(p.Spec) != startMS(old.Spec)
 	if timing {
-		next = firstRun(p.Spec, now)
+		next = FirstRun(p.Spec, now)
 	}
 	repeats := -1
 	if p.Repeats > 0 {
