@@ -134,24 +134,6 @@ func TestEnqueueManyTxRollsBack(t *testing.T) {
 	}
 }
 
-// TestEnqueueManyBadTaskAddsNothing checks that a batch with one bad task,
-// past the first statement's rows, is refused by name before anything is
-// written.
-func TestEnqueueManyBadTaskAddsNothing(t *testing.T) {
-	clk := newClock()
-	s := mustStore(t, clk)
-	ctx := context.Background()
-	ps := batchOf(300, clk.Now())
-	ps[200].Payload = json.RawMessage(`{"i":`)
-	_, err := s.EnqueueMany(ctx, ps)
-	if err == nil || !strings.Contains(err.Error(), "task 200") || !strings.Contains(err.Error(), "payload is not valid JSON") {
-		t.Fatalf("err = %v; want one naming task 200 and its payload", err)
-	}
-	if n := countTasks(t, s); n != 0 {
-		t.Errorf("%d tasks stored; want none", n)
-	}
-}
-
 // failAtJob makes the database refuse the insert of the task with this
 // job, as a constraint would. With batchOf(2500) it falls in the batch's
 // second statement.

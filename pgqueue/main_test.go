@@ -10,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/internal/pgtest"
 	"github.com/sluicehq/sluice/pgqueue"
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/schedule"
 )
 
 // TestMain stops the private PostgreSQL server pgtest may start.
@@ -94,4 +95,24 @@ func ids(ts []queue.Task) []int64 {
 		out = append(out, t.ID)
 	}
 	return out
+}
+
+// finish claims every due task and gives each the outcome kinds[id] (Succeed when missing).
+func finish(tb testing.TB, s *pgqueue.Store, kinds map[int64]queue.Kind) {
+	tb.Helper()
+	p := params
+	p.Limit = 1000
+	var outs []queue.Outcome
+	for _, t := range exchange(tb, s, nil, p).Claimed {
+		outs = append(outs, queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: kinds[t.ID], Error: "boom", Duration: time.Second})
+	}
+	exchange(tb, s, outs, queue.ClaimParams{Worker: p.Worker})
+}
+
+// noon is a round start for schedule tests.
+var noon = time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+
+func every10(name string) queue.ScheduleParams {
+	return queue.ScheduleParams{Name: name, Job: "tick", Payload: []byte(`{"n":1}`),
+		Spec: schedule.Spec{Type: schedule.Minutes, Every: 10, Start: noon}}
 }

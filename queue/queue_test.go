@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,53 +70,6 @@ func exchange(tb testing.TB, s *queue.Store, outcomes []queue.Outcome, p queue.C
 	return res
 }
 
-func TestEnqueueAndGet(t *testing.T) {
-	clk := newClock()
-	s := mustStore(t, clk)
-	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "echo_test", Payload: []byte(`{"a":1}`), Priority: 5,
-		MaxAttempts: 7, Timeout: 3 * time.Second, Group: "g1", Queue: "mail"})
-	got, err := s.Get(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Job != "echo_test" || string(got.Payload) != `{"a":1}` || got.Priority != 5 || got.MaxAttempts != 7 ||
-		got.Timeout != 3*time.Second || got.Group != "g1" || got.Queue != "mail" || got.State != queue.Queued ||
-		!got.RunAt.Equal(clk.Now()) {
-		t.Errorf("got %+v", got)
-	}
-	if _, err := s.Get(context.Background(), id+1); !errors.Is(err, queue.ErrNotFound) {
-		t.Errorf("Get(missing) err = %v; want ErrNotFound", err)
-	}
-}
-
-func TestEnqueueRejectsBadInput(t *testing.T) {
-	s := mustStore(t, newClock())
-	tests := []struct {
-		name string
-		p    queue.EnqueueParams
-		want string
-	}{
-		{"malformed json", queue.EnqueueParams{Job: "x", Payload: []byte(`{"a":`)}, "payload is not valid JSON"},
-		{"empty job", queue.EnqueueParams{Job: " "}, "job name is empty"},
-		{"negative priority", queue.EnqueueParams{Job: "x", Priority: -1}, "priority -1 is negative"},
-		{"negative timeout", queue.EnqueueParams{Job: "x", Timeout: -time.Second}, "timeout -1s is negative"},
-		{"payload too large", queue.EnqueueParams{Job: "x", Payload: []byte(`"` + strings.Repeat("x", queue.MaxPayload) + `"`)},
-			fmt.Sprintf("payload is %d bytes, over the limit of %d", queue.MaxPayload+2, queue.MaxPayload)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Enqueue(context.Background(), tt.p)
-			if !errors.Is(err, queue.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v; want ErrInvalid containing %q", err, tt.want)
-			}
-		})
-	}
-	counts, _ := s.Counts(context.Background())
-	if counts[queue.Queued] != 0 {
-		t.Errorf("queued = %d after rejected enqueues; want 0", counts[queue.Queued])
-	}
-}
-
 func TestEnqueueTxFollowsCallersTransaction(t *testing.T) {
 	s := mustStore(t, newClock())
 	ctx := context.Background()
@@ -144,234 +95,12 @@ func TestEnqueueTxFollowsCallersTransaction(t *testing.T) {
 	}
 }
 
-func TestEnqueueMany(t *testing.T) {
-	s := mustStore(t, newClock())
-	ctx := context.Background()
-	mustEnqueue(t, s, queue.EnqueueParams{Job: "first"})
-	ps := make([]queue.EnqueueParams, 500)
-	for i := range ps {
-		ps[i] = queue.EnqueueParams{Job: "batch", Payload: []byte(`{"i":` + string(rune('0'+i%10)) + `}`), Timeout: time.Second}
-	}
-	ps[3].MaxAttempts = 9
-	ids, err := s.EnqueueMany(ctx, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ids) != 500 || ids[0] != 2 || ids[499] != 501 {
-		t.Fatalf("ids = %d..%d (%d); want 2..501", ids[0], ids[len(ids)-1], len(ids))
-	}
-	got, _ := s.Get(ctx, ids[3])
-	if got.Job != "batch" || string(got.Payload) != `{"i":3}` || got.MaxAttempts != 9 || got.Timeout != time.Second {
-		t.Errorf("task 3 = %+v", got)
-	}
-	bad := []queue.EnqueueParams{{Job: "ok"}, {Job: "bad", Payload: []byte("nope")}}
-	if _, err := s.EnqueueMany(ctx, bad); err == nil || !strings.Contains(err.Error(), "task 1") {
-		t.Fatalf("err = %v; want one naming task 1", err)
-	}
-	counts, _ := s.Counts(ctx)
-	if counts[queue.Queued] != 501 {
-		t.Errorf("queued = %d; want 501 (a bad batch adds nothing)", counts[queue.Queued])
-	}
-}
-
-func TestClaimOrderAndDueness(t *testing.T) {
-	clk := newClock()
-	s := mustStore(t, clk)
-	low := mustEnqueue(t, s, queue.EnqueueParams{Job: "low"})
-	high := mustEnqueue(t, s, queue.EnqueueParams{Job: "high", Priority: 10})
-	future := mustEnqueue(t, s, queue.EnqueueParams{Job: "future", Priority: 99, RunAt: clk.Now().Add(time.Minute)})
-	low2 := mustEnqueue(t, s, queue.EnqueueParams{Job: "low2"})
-	other := mustEnqueue(t, s, queue.EnqueueParams{Job: "other", Queue: "other"})
-
-	p := params
-	p.Queues = []string{"default"}
-	p.Limit = 2
-	res := exchange(t, s, nil, p)
-	if len(res.Claimed) != 2 || res.Claimed[0].ID != high || res.Claimed[1].ID != low {
-		t.Fatalf("claimed %v; want [high low]", ids(res.Claimed))
-	}
-	c := res.Claimed[0]
-	if c.Attempt != 1 || c.MaxAttempts != 3 || c.Timeout != time.Minute || !c.LeaseUntil.Equal(clk.Now().Add(90*time.Second)) {
-		t.Errorf("claimed task = %+v", c)
-	}
-	res = exchange(t, s, nil, p)
-	if len(res.Claimed) != 1 || res.Claimed[0].ID != low2 {
-		t.Fatalf("claimed %v; want [low2] (future is not due, other is another queue)", ids(res.Claimed))
-	}
-	clk.Advance(time.Minute) // inside the 90 s leases of the tasks claimed so far
-	res = exchange(t, s, nil, params)
-	if got := ids(res.Claimed); len(got) != 2 || got[0] != future || got[1] != other {
-		t.Fatalf("claimed %v; want [future other]", got)
-	}
-}
-
 func ids(ts []queue.Task) []int64 {
 	var out []int64
 	for _, t := range ts {
 		out = append(out, t.ID)
 	}
 	return out
-}
-
-func TestOutcomes(t *testing.T) {
-	clk := newClock()
-	s := mustStore(t, clk)
-	ctx := context.Background()
-	okID := mustEnqueue(t, s, queue.EnqueueParams{Job: "ok"})
-	retryID := mustEnqueue(t, s, queue.EnqueueParams{Job: "retry"})
-	failID := mustEnqueue(t, s, queue.EnqueueParams{Job: "fail"})
-	relID := mustEnqueue(t, s, queue.EnqueueParams{Job: "release"})
-	res := exchange(t, s, nil, params)
-	if len(res.Claimed) != 4 {
-		t.Fatalf("claimed %d; want 4", len(res.Claimed))
-	}
-	start := clk.Now()
-	clk.Advance(2 * time.Second)
-	retryAt := clk.Now().Add(time.Minute)
-	outs := []queue.Outcome{
-		{ID: okID, Attempt: 1, Kind: queue.Succeed, Result: []byte(`"done"`), StartedAt: start, Duration: 1500 * time.Millisecond},
-		{ID: retryID, Attempt: 1, Kind: queue.Fail, Error: "boom", RetryAt: retryAt, StartedAt: start, Duration: time.Second},
-		{ID: failID, Attempt: 1, Kind: queue.Fail, Error: "fatal", StartedAt: start},
-		{ID: relID, Attempt: 1, Kind: queue.Release, Error: "shutdown", StartedAt: start},
-		{ID: okID, Attempt: 1, Kind: queue.Succeed}, // written twice: the second is stale
-	}
-	res = exchange(t, s, outs, queue.ClaimParams{Worker: "w1"})
-	if len(res.Stale) != 1 || res.Stale[0].ID != okID {
-		t.Errorf("stale = %+v; want the duplicate outcome", res.Stale)
-	}
-
-	ok, _ := s.Get(ctx, okID)
-	if ok.State != queue.Succeeded || string(ok.Result) != `"done"` || ok.Duration != 1500*time.Millisecond ||
-		!ok.FinishedAt.Equal(clk.Now()) || len(ok.History) != 1 || ok.History[0].Outcome != "succeeded" {
-		t.Errorf("succeeded task = %+v", ok)
-	}
-	re, _ := s.Get(ctx, retryID)
-	if re.State != queue.Queued || !re.RunAt.Equal(retryAt) || re.Error != "boom" || re.Attempt != 1 ||
-		len(re.History) != 1 || re.History[0].Error != "boom" || re.History[0].Duration != time.Second {
-		t.Errorf("retried task = %+v", re)
-	}
-	fa, _ := s.Get(ctx, failID)
-	if fa.State != queue.Failed || fa.Error != "fatal" || fa.FinishedAt.IsZero() {
-		t.Errorf("failed task = %+v", fa)
-	}
-	rel, _ := s.Get(ctx, relID)
-	if rel.State != queue.Queued || rel.Attempt != 0 || rel.History[0].Outcome != "released" {
-		t.Errorf("released task = %+v", rel)
-	}
-}
-
-func TestOutcomeFromOtherWorkerIsStale(t *testing.T) {
-	s := mustStore(t, newClock())
-	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "x"})
-	exchange(t, s, nil, params)
-	res := exchange(t, s, []queue.Outcome{{ID: id, Attempt: 1, Kind: queue.Succeed}}, queue.ClaimParams{Worker: "intruder"})
-	if len(res.Stale) != 1 {
-		t.Fatalf("stale = %d; want 1", len(res.Stale))
-	}
-	got, _ := s.Get(context.Background(), id)
-	if got.State != queue.Running {
-		t.Errorf("state = %s; want running", got.State)
-	}
-}
-
-func TestExpiredLeaseCountsAnAttempt(t *testing.T) {
-	clk := newClock()
-	s := mustStore(t, clk)
-	ctx := context.Background()
-	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "killer", MaxAttempts: 2})
-	p := params
-	for attempt := 1; attempt <= 2; attempt++ {
-		res := exchange(t, s, nil, p)
-		if len(res.Claimed) != 1 || res.Claimed[0].Attempt != attempt {
-			t.Fatalf("attempt %d: claimed %+v", attempt, res.Claimed)
-		}
-		// Before the lease ends nobody else may take it.
-		clk.Advance(89 * time.Second)
-		if res := exchange(t, s, nil, p); len(res.Claimed) != 0 {
-			t.Fatalf("attempt %d: task claimed again inside its lease", attempt)
-		}
-		clk.Advance(time.Second) // the worker "died": its lease runs out
-	}
-	res := exchange(t, s, nil, p)
-	if len(res.Claimed) != 0 || res.Recovered != 1 {
-		t.Fatalf("after max attempts: claimed %d, recovered %d; want 0, 1", len(res.Claimed), res.Recovered)
-	}
-	got, _ := s.Get(ctx, id)
-	if got.State != queue.Failed || got.Error != queue.LeaseExpiredError || len(got.History) != 2 ||
-		got.History[1].Outcome != "lease_expired" || got.History[1].Duration != 90*time.Second {
-		t.Errorf("task = %+v", got)
-	}
-}
-
-// TestExpiredLeaseOfRowWithFinishTime checks that lease recovery, which
-// seeks running tasks without a finish time, also finds a task inserted
-// through SQL with one: the claim clears it.
-func TestExpiredLeaseOfRowWithFinishTime(t *testing.T) {
-	clk := newClock()
-	s := mustStore(t, clk)
-	res, err := s.DB().Write.Exec("INSERT INTO tasks (job, run_at, finished_at) VALUES ('odd', 0, 12345)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := res.LastInsertId()
-	if got := exchange(t, s, nil, params); len(got.Claimed) != 1 || got.Claimed[0].ID != id {
-		t.Fatalf("claimed %+v; want task %d", got.Claimed, id)
-	}
-	clk.Advance(time.Hour) // past the lease
-	if got := exchange(t, s, nil, params); got.Recovered != 1 || len(got.Claimed) != 1 {
-		t.Fatalf("recovered %d, claimed %d; want the task recovered and claimed again", got.Recovered, len(got.Claimed))
-	}
-}
-
-// TestClaimLeavesOutOversizePayloads checks that a claim does not load a
-// payload over MaxPayload (an SQL insert can store one) but says its size,
-// and that other tasks come with theirs.
-func TestClaimLeavesOutOversizePayloads(t *testing.T) {
-	s := mustStore(t, newClock())
-	ctx := context.Background()
-	small := mustEnqueue(t, s, queue.EnqueueParams{Job: "small", Payload: []byte(`{"n":1}`)})
-	res, err := s.DB().Write.Exec(`INSERT INTO tasks (job, payload, run_at)
-		VALUES ('big', '"' || replace(hex(zeroblob(1048576)), '0', 'x') || '"', 0)`) // 2 MiB + 2
-	if err != nil {
-		t.Fatal(err)
-	}
-	big, _ := res.LastInsertId()
-	got := exchange(t, s, nil, params)
-	sizes := map[int64]int{}
-	for _, task := range got.Claimed {
-		sizes[task.ID] = task.PayloadBytes
-		switch task.ID {
-		case small:
-			if string(task.Payload) != `{"n":1}` {
-				t.Errorf("small task's payload = %q", task.Payload)
-			}
-		case big:
-			if task.Payload != nil {
-				t.Errorf("big task came with %d bytes of payload; want none", len(task.Payload))
-			}
-		}
-	}
-	if sizes[small] != 7 || sizes[big] != 2<<20+2 {
-		t.Errorf("payload sizes = %v; want %d: 7, %d: %d", sizes, small, big, 2<<20+2)
-	}
-	if task, err := s.Get(ctx, big); err != nil || task.PayloadBytes != 2<<20+2 || len(task.Payload) != 2<<20+2 {
-		t.Errorf("Get(big) = %d payload bytes (PayloadBytes %d), %v; want the whole payload", len(task.Payload), task.PayloadBytes, err)
-	}
-}
-
-func TestPing(t *testing.T) {
-	s := mustStore(t, newClock())
-	if err := s.Ping(context.Background()); err != nil {
-		t.Fatalf("ping on an open store: %v", err)
-	}
-	mustEnqueue(t, s, queue.EnqueueParams{Job: "echo_test"})
-	if err := s.Ping(context.Background()); err != nil {
-		t.Fatalf("ping with a task: %v", err)
-	}
-	s.Close()
-	if err := s.Ping(context.Background()); err == nil {
-		t.Fatal("ping on a closed store: want an error (/healthz reports it)")
-	}
 }
 
 // TestExchangeWhileLocked: an exchange that cannot get the write lock before
@@ -400,4 +129,16 @@ func TestExchangeWhileLocked(t *testing.T) {
 	if res := exchange(t, s, nil, params); len(res.Claimed) != 1 || res.Claimed[0].ID != id {
 		t.Errorf("claimed %+v, want task %d", res.Claimed, id)
 	}
+}
+
+// finish claims every due task and gives each the outcome kinds[id] (Succeed when missing).
+func finish(tb testing.TB, s *queue.Store, kinds map[int64]queue.Kind) {
+	tb.Helper()
+	p := params
+	p.Limit = 1000
+	var outs []queue.Outcome
+	for _, t := range exchange(tb, s, nil, p).Claimed {
+		outs = append(outs, queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: kinds[t.ID], Error: "boom", Duration: time.Second})
+	}
+	exchange(tb, s, outs, queue.ClaimParams{Worker: p.Worker})
 }

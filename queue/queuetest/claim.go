@@ -2,7 +2,6 @@ package queuetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,83 +9,6 @@ import (
 
 	"github.com/sluicehq/sluice/queue"
 )
-
-func testEnqueueAndGet(t *testing.T, h *Harness) {
-	clk := newClock()
-	s := h.open(t, clk)
-	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "echo_test", Payload: []byte(`{"a":1}`), Priority: 5,
-		MaxAttempts: 7, Timeout: 3 * time.Second, Group: "g1", Queue: "mail"})
-	got, err := s.Get(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Job != "echo_test" || string(got.Payload) != `{"a":1}` || got.Priority != 5 || got.MaxAttempts != 7 ||
-		got.Timeout != 3*time.Second || got.Group != "g1" || got.Queue != "mail" || got.State != queue.Queued ||
-		!got.RunAt.Equal(clk.Now()) {
-		t.Errorf("got %+v", got)
-	}
-	if _, err := s.Get(context.Background(), id+1); !errors.Is(err, queue.ErrNotFound) {
-		t.Errorf("Get(missing) err = %v; want ErrNotFound", err)
-	}
-}
-
-func testEnqueueRejectsBadInput(t *testing.T, h *Harness) {
-	s := h.open(t, newClock())
-	tests := []struct {
-		name string
-		p    queue.EnqueueParams
-		want string
-	}{
-		{"malformed json", queue.EnqueueParams{Job: "x", Payload: []byte(`{"a":`)}, "payload is not valid JSON"},
-		{"empty job", queue.EnqueueParams{Job: " "}, "job name is empty"},
-		{"negative priority", queue.EnqueueParams{Job: "x", Priority: -1}, "priority -1 is negative"},
-		{"negative timeout", queue.EnqueueParams{Job: "x", Timeout: -time.Second}, "timeout -1s is negative"},
-		{"payload too large", queue.EnqueueParams{Job: "x", Payload: []byte(`"` + strings.Repeat("x", queue.MaxPayload) + `"`)},
-			fmt.Sprintf("payload is %d bytes, over the limit of %d", queue.MaxPayload+2, queue.MaxPayload)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Enqueue(context.Background(), tt.p)
-			if !errors.Is(err, queue.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v; want ErrInvalid containing %q", err, tt.want)
-			}
-		})
-	}
-	counts, _ := s.Counts(context.Background())
-	if counts[queue.Queued] != 0 {
-		t.Errorf("queued = %d after rejected enqueues; want 0", counts[queue.Queued])
-	}
-}
-
-func testEnqueueMany(t *testing.T, h *Harness) {
-	s := h.open(t, newClock())
-	ctx := context.Background()
-	mustEnqueue(t, s, queue.EnqueueParams{Job: "first"})
-	ps := make([]queue.EnqueueParams, 500)
-	for i := range ps {
-		ps[i] = queue.EnqueueParams{Job: "batch", Payload: []byte(`{"i":` + string(rune('0'+i%10)) + `}`), Timeout: time.Second}
-	}
-	ps[3].MaxAttempts = 9
-	ids, err := s.EnqueueMany(ctx, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ids) != 500 || ids[0] != 2 || ids[499] != 501 {
-		t.Fatalf("ids = %d..%d (%d); want 2..501", ids[0], ids[len(ids)-1], len(ids))
-	}
-	got, _ := s.Get(ctx, ids[3])
-	if got.Job != "batch" || string(got.Payload) != `{"i":3}` || got.MaxAttempts != 9 || got.Timeout != time.Second {
-		t.Errorf("task 3 = %+v", got)
-	}
-	bad := []queue.EnqueueParams{{Job: "ok"}, {Job: "bad", Payload: []byte("nope")}}
-	if _, err := s.EnqueueMany(ctx, bad); err == nil || !strings.Contains(err.Error(), "task 1") {
-		t.Fatalf("err = %v; want one naming task 1", err)
-	}
-	counts, _ := s.Counts(ctx)
-	if counts[queue.Queued] != 501 {
-		t.Errorf("queued = %d; want 501 (a bad batch adds nothing)", counts[queue.Queued])
-	}
-}
 
 func testClaimOrderAndDueness(t *testing.T, h *Harness) {
 	clk := newClock()
@@ -209,7 +131,7 @@ func testExpiredLeaseCountsAnAttempt(t *testing.T, h *Harness) {
 	}
 }
 
-// TestExpiredLeaseOfRowWithFinishTime checks that lease recovery, which
+// testExpiredLeaseOfRowWithFinishTime checks that lease recovery, which
 // seeks running tasks without a finish time, also finds a task inserted
 // through SQL with one: the claim clears it.
 func testExpiredLeaseOfRowWithFinishTime(t *testing.T, h *Harness) {
@@ -225,7 +147,7 @@ func testExpiredLeaseOfRowWithFinishTime(t *testing.T, h *Harness) {
 	}
 }
 
-// TestClaimLeavesOutOversizePayloads checks that a claim does not load a
+// testClaimLeavesOutOversizePayloads checks that a claim does not load a
 // payload over MaxPayload (an SQL insert can store one) but says its size,
 // and that other tasks come with theirs.
 func testClaimLeavesOutOversizePayloads(t *testing.T, h *Harness) {
@@ -269,5 +191,28 @@ func testPing(t *testing.T, h *Harness) {
 	s.Close()
 	if err := s.Ping(context.Background()); err == nil {
 		t.Fatal("ping on a closed store: want an error (/healthz reports it)")
+	}
+}
+
+// testClaimOrderWithinAPriority: among due tasks of one priority the
+// earliest run_at goes first, and the lower id breaks a tie.
+func testClaimOrderWithinAPriority(t *testing.T, h *Harness) {
+	clk := newClock()
+	s := h.open(t, clk)
+	now := clk.Now()
+	a := mustEnqueue(t, s, queue.EnqueueParams{Job: "a", RunAt: now.Add(-time.Second)})
+	b := mustEnqueue(t, s, queue.EnqueueParams{Job: "b", RunAt: now.Add(-3 * time.Second)})
+	c := mustEnqueue(t, s, queue.EnqueueParams{Job: "c", RunAt: now.Add(-2 * time.Second)})
+	d := mustEnqueue(t, s, queue.EnqueueParams{Job: "d", RunAt: now.Add(-3 * time.Second)})
+	e := mustEnqueue(t, s, queue.EnqueueParams{Job: "e", Priority: 1, RunAt: now})
+	var got []int64
+	p := params
+	p.Limit = 2
+	for range 3 {
+		got = append(got, ids(exchange(t, s, nil, p).Claimed)...)
+	}
+	want := []int64{e, b, d, c, a}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("claimed %v; want %v (priority, then run_at, then id)", got, want)
 	}
 }

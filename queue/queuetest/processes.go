@@ -7,7 +7,7 @@ import (
 	"github.com/sluicehq/sluice/queue"
 )
 
-// TestOutcomeProcessStats: a supervised attempt's leftover count and peak
+// testOutcomeProcessStats: a supervised attempt's leftover count and peak
 // memory go into its history entry; an attempt nobody supervised has neither.
 func testOutcomeProcessStats(t *testing.T, h *Harness) {
 	clk := newClock()

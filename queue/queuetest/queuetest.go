@@ -31,9 +31,6 @@ type Harness struct {
 	// another program would, and returns the first column of its first row
 	// (0 when it returns no row).
 	SQL func(t testing.TB, b queue.Backend, query string) (int64, error)
-	// Skip names the subtests this store does not pass yet, each with the
-	// difference that makes it fail; the suite skips them with that reason.
-	Skip map[string]string
 }
 
 // test is one subtest of the suite.
@@ -47,16 +44,13 @@ func Run(t *testing.T, h Harness) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if why, ok := h.Skip[tt.name]; ok {
-				t.Skip(why)
-			}
 			tt.fn(t, &h)
 		})
 	}
 }
 
 // open returns a fresh store on clk.
-func (h *Harness) open(t testing.TB, clk *Clock) queue.Backend {
+func (h *Harness) open(t testing.TB, clk *clock) queue.Backend {
 	t.Helper()
 	return h.Open(t, clk.Now)
 }
@@ -71,25 +65,16 @@ func (h *Harness) sql(t testing.TB, b queue.Backend, query string) int64 {
 	return n
 }
 
-// Clock is a settable time source for tests.
-type Clock struct {
+// clock is a settable time source: tests move time instead of waiting.
+type clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-// NewClock returns a clock at a fixed time.
-func NewClock() *Clock { return &Clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
 
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-// clock and newClock keep the moved tests' words.
-type clock = Clock
-
-func newClock() *Clock { return NewClock() }
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func mustEnqueue(tb testing.TB, s queue.Backend, p queue.EnqueueParams) int64 {
 	tb.Helper()
@@ -121,28 +106,47 @@ func ids(ts []queue.Task) []int64 {
 	return out
 }
 
-// tests lists the suite; each runs as its own subtest.
+// tests lists the suite, grouped as queue.Backend is; each runs as its own
+// subtest.
 var tests = []test{
-	{"ValidationMatchesSQLite", testValidationMatchesSQLite},
-	{"Retry", testRetry},
-	{"RetryRespectsUniqueKeys", testRetryRespectsUniqueKeys},
-	{"RetryFailedByJobInBatches", testRetryFailedByJobInBatches},
-	{"EnqueueManyBadTaskAddsNothing", testEnqueueManyBadTaskAddsNothing},
-	{"Cancel", testCancel},
+	// Enqueue: what is stored, what is refused, batches.
 	{"EnqueueAndGet", testEnqueueAndGet},
 	{"EnqueueRejectsBadInput", testEnqueueRejectsBadInput},
+	{"ValidationMatchesSQLite", testValidationMatchesSQLite},
 	{"EnqueueMany", testEnqueueMany},
+	{"EnqueueManyBadTaskAddsNothing", testEnqueueManyBadTaskAddsNothing},
+	{"Ping", testPing},
+
+	// Unique keys.
+	{"UniqueKeyReturnsTheActiveTask", testUniqueKeyReturnsTheActiveTask},
+	{"EnqueueManyWithUniqueKeys", testEnqueueManyWithUniqueKeys},
+	{"UniqueKeyUnderConcurrency", testUniqueKeyUnderConcurrency},
+	{"UniqueKeyIsEnforcedByTheDatabase", testUniqueKeyIsEnforcedByTheDatabase},
+
+	// Exchange: claim order, outcomes, leases.
 	{"ClaimOrderAndDueness", testClaimOrderAndDueness},
+	{"ClaimOrderWithinAPriority", testClaimOrderWithinAPriority},
 	{"Outcomes", testOutcomes},
 	{"OutcomeFromOtherWorkerIsStale", testOutcomeFromOtherWorkerIsStale},
+	{"OutcomeProcessStats", testOutcomeProcessStats},
 	{"ExpiredLeaseCountsAnAttempt", testExpiredLeaseCountsAnAttempt},
 	{"ExpiredLeaseOfRowWithFinishTime", testExpiredLeaseOfRowWithFinishTime},
 	{"ClaimLeavesOutOversizePayloads", testClaimLeavesOutOversizePayloads},
-	{"Ping", testPing},
-	{"ListGroupsAndStatus", testListGroupsAndStatus},
-	{"OutcomeProcessStats", testOutcomeProcessStats},
+
+	// Operators: cancel, retry, retention.
+	{"Cancel", testCancel},
+	{"Retry", testRetry},
+	{"RetryRespectsUniqueKeys", testRetryRespectsUniqueKeys},
+	{"RetryFailedByJobInBatches", testRetryFailedByJobInBatches},
 	{"Prune", testPrune},
 	{"PruneRefusesActiveStates", testPruneRefusesActiveStates},
+
+	// Reads.
+	{"ListGroupsAndStatus", testListGroupsAndStatus},
+	{"Stats", testStats},
+	{"Wait", testWait},
+
+	// Schedules.
 	{"ScheduleCRUD", testScheduleCRUD},
 	{"ScheduleFirstRun", testScheduleFirstRun},
 	{"CatchUpAfterAnHour", testCatchUpAfterAnHour},
@@ -155,10 +159,4 @@ var tests = []test{
 	{"UnknownZone", testUnknownZone},
 	{"NextWakeupAcrossPriorities", testNextWakeupAcrossPriorities},
 	{"StartInGapKeepsClock", testStartInGapKeepsClock},
-	{"Stats", testStats},
-	{"UniqueKeyReturnsTheActiveTask", testUniqueKeyReturnsTheActiveTask},
-	{"EnqueueManyWithUniqueKeys", testEnqueueManyWithUniqueKeys},
-	{"UniqueKeyUnderConcurrency", testUniqueKeyUnderConcurrency},
-	{"UniqueKeyIsEnforcedByTheDatabase", testUniqueKeyIsEnforcedByTheDatabase},
-	{"Wait", testWait},
 }

@@ -115,7 +115,7 @@ func testScheduleFirstRun(t *testing.T, h *Harness) {
 	}
 }
 
-// TestCatchUpAfterAnHour is the acceptance case: an every-10-minutes schedule
+// testCatchUpAfterAnHour is the acceptance case: an every-10-minutes schedule
 // last fired at 12:00, and the next firing happens at 13:05.
 func testCatchUpAfterAnHour(t *testing.T, h *Harness) {
 	tests := []struct {
@@ -168,7 +168,7 @@ func testCatchUpAfterAnHour(t *testing.T, h *Harness) {
 	}
 }
 
-// TestFireDueConcurrently fires the same due schedules from ten stores on one
+// testFireDueConcurrently fires the same due schedules from ten stores on one
 // database (as ten processes open it) at once: every due time must yield
 // exactly one task.
 func testFireDueConcurrently(t *testing.T, h *Harness) {
@@ -398,7 +398,7 @@ func testNextWakeupAndEnqueued(t *testing.T, h *Harness) {
 	}
 }
 
-// TestUnknownZone: a stored zone this system cannot load (a copied database,
+// testUnknownZone: a stored zone this system cannot load (a copied database,
 // an older tzdata) marks that one schedule; the others list, sync and fire.
 func testUnknownZone(t *testing.T, h *Harness) {
 	clk := &clock{t: noon}
@@ -463,7 +463,7 @@ func testUnknownZone(t *testing.T, h *Harness) {
 	}
 }
 
-// TestNextWakeupAcrossPriorities: the earliest queued task may have any
+// testNextWakeupAcrossPriorities: the earliest queued task may have any
 // priority; the skip scan over priorities must find it.
 func testNextWakeupAcrossPriorities(t *testing.T, h *Harness) {
 	s := h.open(t, &clock{t: noon})
@@ -489,7 +489,7 @@ func testNextWakeupAcrossPriorities(t *testing.T, h *Harness) {
 	}
 }
 
-// TestStartInGapKeepsClock: a daily start that daylight saving skips is
+// testStartInGapKeepsClock: a daily start that daylight saving skips is
 // stored with the time of day it was declared at (Spec.Clock), and a cron
 // line's CRON_TZ zone is the zone its times come back in.
 func testStartInGapKeepsClock(t *testing.T, h *Harness) {

@@ -117,7 +117,7 @@ func testUniqueKeyUnderConcurrency(t *testing.T, h *Harness) {
 	}
 }
 
-// TestUniqueKeyIsEnforcedByTheDatabase checks that a plain SQL insert (as
+// testUniqueKeyIsEnforcedByTheDatabase checks that a plain SQL insert (as
 // other languages do) cannot add a second active task with a held key.
 func testUniqueKeyIsEnforcedByTheDatabase(t *testing.T, h *Harness) {
 	s := h.open(t, newClock())

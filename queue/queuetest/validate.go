@@ -12,7 +12,7 @@ import (
 	"github.com/sluicehq/sluice/schedule"
 )
 
-// TestValidationMatchesSQLite: a store refuses bad input with the same
+// testValidationMatchesSQLite: a store refuses bad input with the same
 // words as the SQLite store, the reference (both call queue's Validate).
 func testValidationMatchesSQLite(t *testing.T, h *Harness) {
 	ctx := context.Background()
