@@ -2,72 +2,18 @@ package queue_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/queue/queuetest"
 	"github.com/sluicehq/sluice/sqlitewal"
 )
-
-// batchOf returns n tasks whose every option differs from row to row, so a
-// parameter bound to the wrong row or column shows up in the stored task.
-func batchOf(n int, now time.Time) []queue.EnqueueParams {
-	ps := make([]queue.EnqueueParams, n)
-	for i := range ps {
-		ps[i] = queue.EnqueueParams{
-			Job:         fmt.Sprintf("job%d", i),
-			Payload:     json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
-			Queue:       []string{"", "q1", "q2"}[i%3],
-			Priority:    i % 7,
-			MaxAttempts: i % 4,
-			Timeout:     time.Duration(i%5) * time.Second,
-			Group:       []string{"", "g"}[i%2],
-		}
-		if i%2 == 1 {
-			ps[i].RunAt = now.Add(time.Duration(i) * time.Minute)
-		}
-	}
-	return ps
-}
-
-// checkBatch checks that ids are consecutive from first and that each task
-// was stored with exactly its own options.
-func checkBatch(t *testing.T, s *queue.Store, now time.Time, ps []queue.EnqueueParams, ids []int64, first int64) {
-	t.Helper()
-	if len(ids) != len(ps) {
-		t.Fatalf("got %d ids for %d tasks", len(ids), len(ps))
-	}
-	for i, id := range ids {
-		if id != first+int64(i) {
-			t.Fatalf("ids[%d] = %d; want %d (consecutive from %d)", i, id, first+int64(i), first)
-		}
-		got, err := s.Get(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := ps[i]
-		wantQueue, wantRunAt := want.Queue, want.RunAt
-		if wantQueue == "" {
-			wantQueue = queue.DefaultQueue
-		}
-		if wantRunAt.IsZero() {
-			wantRunAt = now
-		}
-		if got.Job != want.Job || string(got.Payload) != string(want.Payload) || got.Queue != wantQueue ||
-			got.Priority != want.Priority || !got.RunAt.Equal(wantRunAt) || !got.CreatedAt.Equal(now) ||
-			got.MaxAttempts != want.MaxAttempts || got.Timeout != want.Timeout || got.Group != want.Group ||
-			got.State != queue.Queued || got.Attempt != 0 {
-			t.Fatalf("task %d (id %d) = %+v\nwant %+v queued at %v", i, id, got, want, wantRunAt)
-		}
-	}
-}
 
 // TestEnqueueManyStoresEveryRow enqueues batches around the sizes where a
 // batch is cut into several statements, and reads every task back.
@@ -79,12 +25,12 @@ func TestEnqueueManyStoresEveryRow(t *testing.T) {
 			ctx := context.Background()
 			mustEnqueue(t, s, queue.EnqueueParams{Job: "before"})
 
-			ps := batchOf(n, clk.Now())
+			ps := queuetest.Batch(n, clk.Now())
 			ids, err := s.EnqueueMany(ctx, ps)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkBatch(t, s, clk.Now(), ps, ids, 2)
+			queuetest.CheckBatch(t, s, clk.Now(), ps, ids, 2)
 
 			// The same through the caller's transaction, after the first batch.
 			tx, err := s.DB().Write.BeginTx(ctx, nil)
@@ -99,7 +45,7 @@ func TestEnqueueManyStoresEveryRow(t *testing.T) {
 			if err := tx.Commit(); err != nil {
 				t.Fatal(err)
 			}
-			checkBatch(t, s, clk.Now(), ps, txIDs, int64(2+n))
+			queuetest.CheckBatch(t, s, clk.Now(), ps, txIDs, int64(2+n))
 		})
 	}
 }
@@ -114,7 +60,7 @@ func TestEnqueueManyTxRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.EnqueueManyTx(ctx, tx, batchOf(300, clk.Now())); err != nil {
+	if _, err := s.EnqueueManyTx(ctx, tx, queuetest.Batch(300, clk.Now())); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Rollback(); err != nil {
@@ -128,7 +74,7 @@ func TestEnqueueManyTxRollsBack(t *testing.T) {
 		t.Errorf("queued = %d after rollback; want 0", counts[queue.Queued])
 	}
 	// The writer is free and the next batch starts at id 1 again.
-	ids, err := s.EnqueueMany(ctx, batchOf(3, clk.Now()))
+	ids, err := s.EnqueueMany(ctx, queuetest.Batch(3, clk.Now()))
 	if err != nil || ids[0] != 1 {
 		t.Fatalf("EnqueueMany after rollback = %v, %v; want ids from 1", ids, err)
 	}
@@ -174,7 +120,7 @@ func TestEnqueueManyFailsMidBatch(t *testing.T) {
 	clk := newClock()
 	s := mustStore(t, clk)
 	failAtJob(t, s, "job200")
-	_, err := s.EnqueueMany(context.Background(), batchOf(300, clk.Now()))
+	_, err := s.EnqueueMany(context.Background(), queuetest.Batch(300, clk.Now()))
 	if err == nil || !strings.Contains(err.Error(), "refused job200") {
 		t.Fatalf("err = %v; want SQLite's refusal", err)
 	}
@@ -200,7 +146,7 @@ func TestEnqueueManyTxFailsMidBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.EnqueueManyTx(ctx, tx, batchOf(300, clk.Now())); err == nil || !strings.Contains(err.Error(), "refused job200") {
+	if _, err := s.EnqueueManyTx(ctx, tx, queuetest.Batch(300, clk.Now())); err == nil || !strings.Contains(err.Error(), "refused job200") {
 		t.Fatalf("err = %v; want SQLite's refusal", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -246,7 +192,7 @@ func TestEnqueueManyCancelledMidBatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cancelAtJob(t, s, "job130", cancel)
-	if _, err := s.EnqueueMany(ctx, batchOf(300, clk.Now())); err == nil {
+	if _, err := s.EnqueueMany(ctx, queuetest.Batch(300, clk.Now())); err == nil {
 		t.Fatal("EnqueueMany succeeded though its context was cancelled mid-batch")
 	}
 	if n := countTasks(t, s); n != 0 {
@@ -254,7 +200,7 @@ func TestEnqueueManyCancelledMidBatch(t *testing.T) {
 	}
 	dropCancelTrigger(t, s)
 	checkWriterFree(t, s)
-	if _, err := s.EnqueueMany(context.Background(), batchOf(3, clk.Now())); err != nil {
+	if _, err := s.EnqueueMany(context.Background(), queuetest.Batch(3, clk.Now())); err != nil {
 		t.Fatalf("the store cannot enqueue after a cancelled batch: %v", err)
 	}
 }
@@ -277,7 +223,7 @@ func TestEnqueueManyTxCancelledMidBatch(t *testing.T) {
 	if _, err := s.EnqueueTx(context.Background(), tx, queue.EnqueueParams{Job: "kept"}); err != nil {
 		t.Fatal(err)
 	}
-	if ids, err := s.EnqueueManyTx(ctx, tx, batchOf(300, clk.Now())); !errors.Is(err, context.Canceled) || ids != nil {
+	if ids, err := s.EnqueueManyTx(ctx, tx, queuetest.Batch(300, clk.Now())); !errors.Is(err, context.Canceled) || ids != nil {
 		t.Fatalf("EnqueueManyTx = %d ids, %v; want none and context.Canceled", len(ids), err)
 	}
 	if _, err := s.EnqueueTx(context.Background(), tx, queue.EnqueueParams{Job: "after"}); err != nil {

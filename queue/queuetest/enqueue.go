@@ -89,9 +89,9 @@ func testEnqueueMany(t *testing.T, h *Harness) {
 	}
 }
 
-// batchOf returns n tasks whose every option differs from row to row, so a
+// Batch returns n tasks whose every option differs from row to row, so a
 // parameter bound to the wrong row or column shows up in the stored task.
-func batchOf(n int, now time.Time) []queue.EnqueueParams {
+func Batch(n int, now time.Time) []queue.EnqueueParams {
 	ps := make([]queue.EnqueueParams, n)
 	for i := range ps {
 		ps[i] = queue.EnqueueParams{
@@ -117,7 +117,7 @@ func testEnqueueManyBadTaskAddsNothing(t *testing.T, h *Harness) {
 	clk := newClock()
 	s := h.open(t, clk)
 	ctx := context.Background()
-	ps := batchOf(300, clk.Now())
+	ps := Batch(300, clk.Now())
 	ps[200].Payload = json.RawMessage(`{"i":`)
 	_, err := s.EnqueueMany(ctx, ps)
 	if err == nil || !strings.Contains(err.Error(), "task 200") || !strings.Contains(err.Error(), "payload is not valid JSON") {
@@ -125,5 +125,37 @@ func testEnqueueManyBadTaskAddsNothing(t *testing.T, h *Harness) {
 	}
 	if n := h.sql(t, s, "SELECT count(*) FROM tasks"); n != 0 {
 		t.Errorf("%d tasks stored; want none", n)
+	}
+}
+
+// CheckBatch checks that ids are consecutive from first and that each task
+// was stored with exactly its own options.
+func CheckBatch(t testing.TB, s queue.Backend, now time.Time, ps []queue.EnqueueParams, ids []int64, first int64) {
+	t.Helper()
+	if len(ids) != len(ps) {
+		t.Fatalf("got %d ids for %d tasks", len(ids), len(ps))
+	}
+	for i, id := range ids {
+		if id != first+int64(i) {
+			t.Fatalf("ids[%d] = %d; want %d (consecutive from %d)", i, id, first+int64(i), first)
+		}
+		got, err := s.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ps[i]
+		wantQueue, wantRunAt := want.Queue, want.RunAt
+		if wantQueue == "" {
+			wantQueue = queue.DefaultQueue
+		}
+		if wantRunAt.IsZero() {
+			wantRunAt = now
+		}
+		if got.Job != want.Job || string(got.Payload) != string(want.Payload) || got.Queue != wantQueue ||
+			got.Priority != want.Priority || !got.RunAt.Equal(wantRunAt) || !got.CreatedAt.Equal(now) ||
+			got.MaxAttempts != want.MaxAttempts || got.Timeout != want.Timeout || got.Group != want.Group ||
+			got.State != queue.Queued || got.Attempt != 0 {
+			t.Fatalf("task %d (id %d) = %+v\nwant %+v queued at %v", i, id, got, want, wantRunAt)
+		}
 	}
 }
