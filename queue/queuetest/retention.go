@@ -37,6 +37,7 @@ func testPrune(t *testing.T, h *Harness) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			clk := newClock()
 			s := h.open(t, clk)
 			insertFinished(t, h, s, clk, queue.Succeeded, tt.n)

@@ -129,6 +129,7 @@ func testCatchUpAfterAnHour(t *testing.T, h *Harness) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.policy), func(t *testing.T) {
+			t.Parallel()
 			clk := &clock{t: noon}
 			s := h.open(t, clk)
 			ctx := context.Background()
