@@ -19,7 +19,7 @@ import (
 	"github.com/sluicehq/sluice/queue"
 )
 
-// Harness is what the suite needs of a store.
+// Harness is what the suite needs of a store; every field is required.
 type Harness struct {
 	// Open returns a store on a new, empty database whose clock is now,
 	// closed when t ends.
@@ -41,6 +41,9 @@ type test struct {
 
 // Run runs the suite, each subtest in parallel on its own database.
 func Run(t *testing.T, h Harness) {
+	if h.Open == nil || h.Again == nil || h.SQL == nil {
+		t.Fatal("queuetest: Harness needs Open, Again and SQL")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
