@@ -10,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/internal/pgtest"
 	"github.com/sluicehq/sluice/pgqueue"
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/queue/queuetest"
 	"github.com/sluicehq/sluice/schedule"
 )
 
@@ -67,47 +68,17 @@ func insertID(tb testing.TB, s *pgqueue.Store, sql string, args ...any) int64 {
 	return id
 }
 
-func mustEnqueue(tb testing.TB, s *pgqueue.Store, p queue.EnqueueParams) int64 {
-	tb.Helper()
-	id, err := s.Enqueue(context.Background(), p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return id
-}
-
 var params = queue.ClaimParams{
 	Worker: "w1", Limit: 10, DefaultTimeout: time.Minute, DefaultMaxAttempts: 3, LeaseMargin: 30 * time.Second,
 }
 
-func exchange(tb testing.TB, s *pgqueue.Store, outcomes []queue.Outcome, p queue.ClaimParams) queue.ExchangeResult {
-	tb.Helper()
-	res, err := s.Exchange(context.Background(), outcomes, p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return res
-}
-
-func ids(ts []queue.Task) []int64 {
-	var out []int64
-	for _, t := range ts {
-		out = append(out, t.ID)
-	}
-	return out
-}
-
-// finish claims every due task and gives each the outcome kinds[id] (Succeed when missing).
-func finish(tb testing.TB, s *pgqueue.Store, kinds map[int64]queue.Kind) {
-	tb.Helper()
-	p := params
-	p.Limit = 1000
-	var outs []queue.Outcome
-	for _, t := range exchange(tb, s, nil, p).Claimed {
-		outs = append(outs, queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: kinds[t.ID], Error: "boom", Duration: time.Second})
-	}
-	exchange(tb, s, outs, queue.ClaimParams{Worker: p.Worker})
-}
+// Helpers shared with the suite.
+var (
+	mustEnqueue = queuetest.MustEnqueue
+	exchange    = queuetest.Exchange
+	ids         = queuetest.IDs
+	finish      = queuetest.Finish
+)
 
 // noon is a round start for schedule tests.
 var noon = time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)

@@ -12,6 +12,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/sluicehq/sluice/queue"
+	"github.com/sluicehq/sluice/queue/queuetest"
 	"github.com/sluicehq/sluice/sqlitewal"
 )
 
@@ -48,27 +49,17 @@ func openStore(tb testing.TB, clk *clock, opts sqlitewal.Options) *queue.Store {
 	return queue.New(db, queue.NewOpts{Now: clk.Now})
 }
 
-func mustEnqueue(tb testing.TB, s *queue.Store, p queue.EnqueueParams) int64 {
-	tb.Helper()
-	id, err := s.Enqueue(context.Background(), p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return id
-}
-
 var params = queue.ClaimParams{
 	Worker: "w1", Limit: 10, DefaultTimeout: time.Minute, DefaultMaxAttempts: 3, LeaseMargin: 30 * time.Second,
 }
 
-func exchange(tb testing.TB, s *queue.Store, outcomes []queue.Outcome, p queue.ClaimParams) queue.ExchangeResult {
-	tb.Helper()
-	res, err := s.Exchange(context.Background(), outcomes, p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return res
-}
+// Helpers shared with the suite.
+var (
+	mustEnqueue = queuetest.MustEnqueue
+	exchange    = queuetest.Exchange
+	ids         = queuetest.IDs
+	finish      = queuetest.Finish
+)
 
 func TestEnqueueTxFollowsCallersTransaction(t *testing.T) {
 	s := mustStore(t, newClock())
@@ -93,14 +84,6 @@ func TestEnqueueTxFollowsCallersTransaction(t *testing.T) {
 	if got, _ := s.Get(ctx, id); got.Job != "kept" {
 		t.Errorf("job = %q; want kept", got.Job)
 	}
-}
-
-func ids(ts []queue.Task) []int64 {
-	var out []int64
-	for _, t := range ts {
-		out = append(out, t.ID)
-	}
-	return out
 }
 
 // TestExchangeWhileLocked: an exchange that cannot get the write lock before
@@ -129,16 +112,4 @@ func TestExchangeWhileLocked(t *testing.T) {
 	if res := exchange(t, s, nil, params); len(res.Claimed) != 1 || res.Claimed[0].ID != id {
 		t.Errorf("claimed %+v, want task %d", res.Claimed, id)
 	}
-}
-
-// finish claims every due task and gives each the outcome kinds[id] (Succeed when missing).
-func finish(tb testing.TB, s *queue.Store, kinds map[int64]queue.Kind) {
-	tb.Helper()
-	p := params
-	p.Limit = 1000
-	var outs []queue.Outcome
-	for _, t := range exchange(tb, s, nil, p).Claimed {
-		outs = append(outs, queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: kinds[t.ID], Error: "boom", Duration: time.Second})
-	}
-	exchange(tb, s, outs, queue.ClaimParams{Worker: p.Worker})
 }

@@ -9,18 +9,6 @@ import (
 	"github.com/sluicehq/sluice/queue"
 )
 
-// finish claims every due task and gives each the outcome kinds[id] (Succeed when missing).
-func finish(tb testing.TB, s queue.Backend, kinds map[int64]queue.Kind) {
-	tb.Helper()
-	p := params
-	p.Limit = 1000
-	var outs []queue.Outcome
-	for _, t := range exchange(tb, s, nil, p).Claimed {
-		outs = append(outs, queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: kinds[t.ID], Error: "boom", Duration: time.Second})
-	}
-	exchange(tb, s, outs, queue.ClaimParams{Worker: p.Worker})
-}
-
 func testRetry(t *testing.T, h *Harness) {
 	ctx := context.Background()
 	clk := newClock()

@@ -79,7 +79,9 @@ func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-func mustEnqueue(tb testing.TB, s queue.Backend, p queue.EnqueueParams) int64 {
+// MustEnqueue enqueues p, failing tb on an error. Like Exchange, IDs and
+// Finish, it serves the stores' own tests too.
+func MustEnqueue(tb testing.TB, s queue.Backend, p queue.EnqueueParams) int64 {
 	tb.Helper()
 	id, err := s.Enqueue(context.Background(), p)
 	if err != nil {
@@ -88,11 +90,8 @@ func mustEnqueue(tb testing.TB, s queue.Backend, p queue.EnqueueParams) int64 {
 	return id
 }
 
-var params = queue.ClaimParams{
-	Worker: "w1", Limit: 10, DefaultTimeout: time.Minute, DefaultMaxAttempts: 3, LeaseMargin: 30 * time.Second,
-}
-
-func exchange(tb testing.TB, s queue.Backend, outcomes []queue.Outcome, p queue.ClaimParams) queue.ExchangeResult {
+// Exchange runs one exchange, failing tb on an error.
+func Exchange(tb testing.TB, s queue.Backend, outcomes []queue.Outcome, p queue.ClaimParams) queue.ExchangeResult {
 	tb.Helper()
 	res, err := s.Exchange(context.Background(), outcomes, p)
 	if err != nil {
@@ -101,13 +100,40 @@ func exchange(tb testing.TB, s queue.Backend, outcomes []queue.Outcome, p queue.
 	return res
 }
 
-func ids(ts []queue.Task) []int64 {
+// IDs returns the tasks' ids in order.
+func IDs(ts []queue.Task) []int64 {
 	var out []int64
 	for _, t := range ts {
 		out = append(out, t.ID)
 	}
 	return out
 }
+
+// Finish claims every due task as worker w1 and gives each the outcome
+// kinds[id] (Succeed when missing).
+func Finish(tb testing.TB, s queue.Backend, kinds map[int64]queue.Kind) {
+	tb.Helper()
+	p := params
+	p.Limit = 1000
+	var outs []queue.Outcome
+	for _, t := range Exchange(tb, s, nil, p).Claimed {
+		outs = append(outs, queue.Outcome{ID: t.ID, Attempt: t.Attempt, Kind: kinds[t.ID], Error: "boom", Duration: time.Second})
+	}
+	Exchange(tb, s, outs, queue.ClaimParams{Worker: p.Worker})
+}
+
+// params claims up to 10 tasks as worker w1.
+var params = queue.ClaimParams{
+	Worker: "w1", Limit: 10, DefaultTimeout: time.Minute, DefaultMaxAttempts: 3, LeaseMargin: 30 * time.Second,
+}
+
+// The moved tests' words for the helpers.
+var (
+	mustEnqueue = MustEnqueue
+	exchange    = Exchange
+	ids         = IDs
+	finish      = Finish
+)
 
 // tests lists the suite, grouped as queue.Backend is; each runs as its own
 // subtest.
