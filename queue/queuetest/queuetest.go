@@ -188,4 +188,5 @@ var tests = []test{
 	{"UnknownZone", testUnknownZone},
 	{"NextWakeupAcrossPriorities", testNextWakeupAcrossPriorities},
 	{"StartInGapKeepsClock", testStartInGapKeepsClock},
+	{"RunSchedule", testRunSchedule},
 }

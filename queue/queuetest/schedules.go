@@ -519,3 +519,47 @@ func testStartInGapKeepsClock(t *testing.T, h *Harness) {
 		t.Errorf("next run in %s; want America/New_York", zone)
 	}
 }
+
+// testRunSchedule: running a schedule now enqueues its task with the
+// schedule's settings, wakes this process's run loop, and leaves the
+// schedule's own timing alone.
+func testRunSchedule(t *testing.T, h *Harness) {
+	clk := &clock{t: noon}
+	s := h.open(t, clk)
+	ctx := context.Background()
+	sc, err := s.AddSchedule(ctx, queue.ScheduleParams{Name: "tick", Job: "tick", Payload: []byte(`{"n":1}`),
+		Queue: "q", Priority: 2, MaxAttempts: 4, Timeout: time.Minute,
+		Spec: schedule.Spec{Type: schedule.Minutes, Every: 10, Start: noon.Add(time.Hour)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wake := s.Enqueued()
+	id, err := s.RunSchedule(ctx, "tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+	default:
+		t.Error("RunSchedule did not wake this process's run loop")
+	}
+	task, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.State != queue.Queued || task.Job != "tick" || string(task.Payload) != `{"n":1}` || task.Queue != "q" ||
+		task.Priority != 2 || task.MaxAttempts != 4 || task.Timeout != time.Minute || task.ScheduleID != sc.ID ||
+		!task.RunAt.Equal(noon) || !task.ScheduledFor.Equal(noon) {
+		t.Errorf("task = %+v; want tick queued now from schedule %d, with its settings", task, sc.ID)
+	}
+	after, err := s.GetSchedule(ctx, "tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.NextRun.Equal(sc.NextRun) || after.LastTaskID != sc.LastTaskID {
+		t.Errorf("schedule moved: next run %v → %v, last task %d → %d", sc.NextRun, after.NextRun, sc.LastTaskID, after.LastTaskID)
+	}
+	if _, err := s.RunSchedule(ctx, "nope"); !errors.Is(err, queue.ErrScheduleNotFound) {
+		t.Errorf("unknown schedule: %v; want ErrScheduleNotFound", err)
+	}
+}
