@@ -9,7 +9,6 @@ import (
 
 	"github.com/sluicehq/sluice/pgqueue"
 	"github.com/sluicehq/sluice/queue"
-	"github.com/sluicehq/sluice/schedule"
 )
 
 // allPages follows TasksPage in state st, size pages, to the end.
@@ -163,48 +162,6 @@ func TestOverviewDatabaseClock(t *testing.T) {
 	after := read()
 	if o.Now.Before(before) || o.Now.After(after) {
 		t.Errorf("now = %v; want the database's clock, between %v and %v", o.Now, before, after)
-	}
-}
-
-func TestRunSchedule(t *testing.T) {
-	noon := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
-	clk := &clock{t: noon}
-	s := mustStore(t, clk)
-	ctx := context.Background()
-	sc, err := s.AddSchedule(ctx, queue.ScheduleParams{Name: "tick", Job: "tick", Payload: []byte(`{"n":1}`),
-		Queue: "q", Priority: 2, MaxAttempts: 4, Timeout: time.Minute,
-		Spec: schedule.Spec{Type: schedule.Minutes, Every: 10, Start: noon.Add(time.Hour)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wake := s.Enqueued()
-	id, err := s.RunSchedule(ctx, "tick")
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-wake:
-	default:
-		t.Error("RunSchedule did not wake this process's run loop")
-	}
-	task, err := s.Get(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if task.State != queue.Queued || task.Job != "tick" || string(task.Payload) != `{"n":1}` || task.Queue != "q" ||
-		task.Priority != 2 || task.MaxAttempts != 4 || task.Timeout != time.Minute || task.ScheduleID != sc.ID ||
-		!task.RunAt.Equal(noon) || !task.ScheduledFor.Equal(noon) {
-		t.Errorf("task = %+v; want tick queued now from schedule %d, with its settings", task, sc.ID)
-	}
-	after, err := s.GetSchedule(ctx, "tick")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !after.NextRun.Equal(sc.NextRun) || after.LastTaskID != sc.LastTaskID {
-		t.Errorf("schedule moved: next run %v → %v, last task %d → %d", sc.NextRun, after.NextRun, sc.LastTaskID, after.LastTaskID)
-	}
-	if _, err := s.RunSchedule(ctx, "nope"); !errors.Is(err, queue.ErrScheduleNotFound) {
-		t.Errorf("unknown schedule: %v; want ErrScheduleNotFound", err)
 	}
 }
 
