@@ -1,7 +1,7 @@
 """The SLUICE setting, a dict that takes the place of Django-Q2's Q_CLUSTER.
 
     SLUICE = {
-        "DATABASE": "default",   # Django database alias holding the queue
+        "DATABASE": "default",   # Django database alias holding the queue (SQLite or PostgreSQL)
         "JOB": "django",         # the warm job: SLUICE_WARM_DJANGO runs sluice_worker
         "BINARY": "sluice",      # the sluice program, for resubmit, cancel and schedules
         "SYNC": False,           # True: async_task runs the function inline (tests)
@@ -14,7 +14,10 @@
 import os
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
+
+from . import postgres
 
 DEFAULTS = {
     "DATABASE": "default",
@@ -37,6 +40,11 @@ def connection():
     return connections[get("DATABASE")]
 
 
+def vendor():
+    """The queue database's engine: "sqlite" or "postgresql" (Django's vendor names)."""
+    return connection().vendor
+
+
 def raw_connection():
     """The sqlite3 connection under connection(), in Django's transaction."""
     conn = connection()
@@ -50,8 +58,18 @@ def db_path():
 
 
 def sluice_env():
-    """The environment in which to run the sluice program on this queue."""
+    """The environment in which to run the sluice program on this queue: the
+    same database as Django's connection (its test database in tests)."""
+    conn = connection()
     env = dict(os.environ)
-    env["SLUICE_DB"] = db_path()
-    env["SLUICE_SHARED_DB"] = "true"
+    if conn.vendor == "sqlite":
+        env["SLUICE_DB"] = db_path()
+        env["SLUICE_SHARED_DB"] = "true"
+    elif conn.vendor == "postgresql":
+        env["SLUICE_DB"] = postgres.sluice_url(conn.settings_dict)
+        if conn.settings_dict.get("PASSWORD"):
+            env["PGPASSWORD"] = str(conn.settings_dict["PASSWORD"])  # not in the URL: ps and logs show it
+    else:
+        raise ImproperlyConfigured("SLUICE['DATABASE'] {!r} is a {} database: Sluice keeps its queue in SQLite "
+                                   "or PostgreSQL".format(get("DATABASE"), conn.vendor))
     return env
