@@ -162,10 +162,17 @@ class LiveSluiceTests(TransactionTestCase):
             os.kill(before, 0)
 
     def test_unique(self):
-        first = async_task("accounts.tasks.sleep", 0.5, unique="report-1")
-        again = async_task("accounts.tasks.sleep", 0.5, unique="report-1")
+        # Due in an hour, the first task holds its key however slowly the
+        # second enqueue comes (a short task could finish in between).
+        first = async_task("accounts.tasks.echo_test", "first", unique="report-1", delay=3600)
+        again = async_task("accounts.tasks.echo_test", "again", unique="report-1")
         self.assertEqual(first, again, "a second task with a held key was added")
-        self.assertTrue(fetch(first, wait=WAIT).success)
+        sluice("cancel", str(first))
+        self.assertEqual(fetch(first).state, "cancelled")
+        # A final task holds no key: the next one is a new task, and runs.
+        last = async_task("accounts.tasks.echo_test", "last", unique="report-1")
+        self.assertNotEqual(last, first)
+        self.assertEqual(result(last, wait=WAIT), "last")
 
     def wait_note(self, prefix):
         deadline = time.monotonic() + WAIT / 1000
