@@ -41,8 +41,13 @@ def connection():
 
 
 def vendor():
-    """The queue database's engine: "sqlite" or "postgresql" (Django's vendor names)."""
-    return connection().vendor
+    """The queue database's engine: "sqlite" or "postgresql" (Django's vendor
+    names); any other is a configuration error."""
+    name = connection().vendor
+    if name not in ("sqlite", "postgresql"):
+        raise ImproperlyConfigured("SLUICE['DATABASE'] {!r} is a {} database: Sluice keeps its queue in SQLite "
+                                   "or PostgreSQL".format(get("DATABASE"), name))
+    return name
 
 
 def raw_connection():
@@ -60,16 +65,13 @@ def db_path():
 def sluice_env():
     """The environment in which to run the sluice program on this queue: the
     same database as Django's connection (its test database in tests)."""
-    conn = connection()
     env = dict(os.environ)
-    if conn.vendor == "sqlite":
+    if vendor() == "sqlite":
         env["SLUICE_DB"] = db_path()
         env["SLUICE_SHARED_DB"] = "true"
-    elif conn.vendor == "postgresql":
-        env["SLUICE_DB"] = postgres.sluice_url(conn.settings_dict)
-        if conn.settings_dict.get("PASSWORD"):
-            env["PGPASSWORD"] = str(conn.settings_dict["PASSWORD"])  # not in the URL: ps and logs show it
-    else:
-        raise ImproperlyConfigured("SLUICE['DATABASE'] {!r} is a {} database: Sluice keeps its queue in SQLite "
-                                   "or PostgreSQL".format(get("DATABASE"), conn.vendor))
+        return env
+    settings_dict = connection().settings_dict
+    env["SLUICE_DB"] = postgres.sluice_url(settings_dict)
+    if settings_dict.get("PASSWORD"):
+        env["PGPASSWORD"] = str(settings_dict["PASSWORD"])  # not in the URL, which ps and logs show
     return env
