@@ -225,12 +225,6 @@ class LiveSluiceTests(TransactionTestCase):
             self.assertEqual(c.fetchone()[0], 2)
 
     def test_delete_group(self):
-        try:
-            self.assertEqual(delete_group("no-such-group"), 0)
-        except RuntimeError as e:
-            if connection.vendor != "postgresql" or "not available on this database yet" not in str(e):
-                raise
-            self.skipTest("this Sluice's PostgreSQL store has no purge -group yet: {}".format(e))
         for group in ("keep-tasks", "drop-tasks"):
             for n in range(2):
                 async_task("accounts.tasks.echo_test", n, group=group)
