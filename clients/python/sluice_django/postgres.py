@@ -9,7 +9,7 @@ sluice program the same database. Needs nothing beyond Django's driver.
 from urllib.parse import quote, urlencode
 
 # docs/sql-contract.md's contract-pg:enqueue, word for word but for psycopg's
-# %s in place of $1 to $8 (pgqueue/contract_test.go checks it).
+# %s in place of $1 to $8 (pgqueue/contract_test.go checks both statements).
 ENQUEUE_SQL = """
 INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group)
 VALUES (
@@ -25,8 +25,8 @@ VALUES (
 )
 RETURNING id"""
 
-# The same with follow-up specs (chains and hooks): the column's value is the
-# specs' JSON text, which PostgreSQL takes as the column's type.
+# The same with follow-up specs (chains and hooks): contract-pg:followups,
+# with %s for $1 to $9.
 ENQUEUE_FOLLOW_UPS_SQL = """
 INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, follow_ups)
 VALUES (
@@ -39,7 +39,7 @@ VALUES (
     %s::bigint,
     %s::bigint,
     %s::text,
-    %s
+    %s::json
 )
 RETURNING id"""
 
