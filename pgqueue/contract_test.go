@@ -179,3 +179,26 @@ func TestContractViewsMatchSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestDjangoCarriesThePostgresContract checks that sluice_django's inserts
+// on PostgreSQL are the document's, with psycopg's %s for $1, $2, ..., so
+// neither can drift from the other. The follow-ups insert is checked once
+// the document has it.
+func TestDjangoCarriesThePostgresContract(t *testing.T) {
+	stmts := pgContract(t)
+	py, err := os.ReadFile("../clients/python/sluice_django/postgres.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, name := range []string{"enqueue", "followups"} {
+		stmt, ok := stmts[name]
+		if !ok && name == "followups" {
+			continue
+		}
+		want := norm(regexp.MustCompile(`\$[1-9]\b`).ReplaceAllString(stmt, "%s"))
+		if !strings.Contains(norm(string(py)), want) {
+			t.Errorf("clients/python/sluice_django/postgres.py lacks the contract-pg:%s statement with %%s:\n%s", name, want)
+		}
+	}
+}

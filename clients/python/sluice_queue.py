@@ -26,6 +26,7 @@ __all__ = [
     "TaskNotFound",
     "connect",
     "enqueue",
+    "enqueue_params",
     "fetch",
     "wait",
 ]
@@ -176,6 +177,18 @@ def enqueue(
                   "max_attempts", "timeout_ms", "group", "when", "then"}
     conn          an open connection from connect(), to reuse it
     """
+    params = enqueue_params(job, payload, queue=queue, priority=priority, run_at=run_at, delay=delay,
+                            max_attempts=max_attempts, timeout=timeout, group=group, then=then)
+    sql = ENQUEUE_FOLLOW_UPS_SQL if "follow_ups" in params else ENQUEUE_SQL
+    with _connection(path, conn) as c:
+        return c.execute(sql, params).lastrowid
+
+
+def enqueue_params(job, payload=None, *, queue=None, priority=None, run_at=None, delay=None, max_attempts=None,
+                   timeout=None, group=None, then=None):
+    """The checked named parameters of the enqueue statement, as enqueue
+    takes them (follow_ups only when then is given): for a caller that runs
+    the statement itself, such as sluice_django on PostgreSQL."""
     if not isinstance(job, str) or not job.strip():
         raise ValueError("job name is empty")
     if priority is not None and (not isinstance(priority, int) or priority < 0):
@@ -214,13 +227,10 @@ def enqueue(
         "timeout_ms": None if timeout is None else int(round(timeout * 1000)),
         "task_group": group,
     }
-    sql = ENQUEUE_SQL
     if then:
         _check_follow_ups(then)
         params["follow_ups"] = json.dumps(then, separators=(",", ":"))
-        sql = ENQUEUE_FOLLOW_UPS_SQL
-    with _connection(path, conn) as c:
-        return c.execute(sql, params).lastrowid
+    return params
 
 
 def _check_follow_ups(specs):

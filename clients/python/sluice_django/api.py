@@ -11,7 +11,7 @@ from django.utils.module_loading import import_string
 
 import sluice_queue
 
-from . import conf
+from . import conf, postgres
 from .schedules import SLUICE_TYPES
 
 # Options async_task takes out of its keyword arguments, as Django-Q2 does;
@@ -114,12 +114,11 @@ def _enqueue(payload, opts, then):
         if then:
             raise NotImplementedError("unique= with hook= or in a chain is not available on Sluice (docs/django.md)")
         return _enqueue_unique(payload, opts, queue, timeout, max_attempts)
-    return sluice_queue.enqueue(
-        conf.db_path(), conf.get("JOB"), payload,
-        queue=queue, priority=opts.get("priority"), run_at=opts.get("run_at"), delay=opts.get("delay"),
-        max_attempts=max_attempts, timeout=timeout, group=opts.get("group"), then=then or None,
-        conn=conf.raw_connection(),
-    )
+    options = dict(queue=queue, priority=opts.get("priority"), run_at=opts.get("run_at"), delay=opts.get("delay"),
+                   max_attempts=max_attempts, timeout=timeout, group=opts.get("group"), then=then or None)
+    if conf.vendor() == "postgresql":
+        return postgres.enqueue(conf.connection(), sluice_queue.enqueue_params(conf.get("JOB"), payload, **options))
+    return sluice_queue.enqueue(conf.db_path(), conf.get("JOB"), payload, conn=conf.raw_connection(), **options)
 
 
 def async_chain(chain, group=None, cluster=None, q_options=None):
@@ -289,10 +288,17 @@ class Task:
         self.stopped = _time(row.get("finished_at"))
         self.time_taken = None if row.get("duration_ms") is None else row["duration_ms"] / 1000
         # One entry per attempt (docs/sql-contract.md); attempt_count restarts at a resubmit.
-        self.history = json.loads(row.get("history") or "[]")
+        self.history = _json(row.get("history"), [])
 
     def __repr__(self):
         return "<Task {} {} {}>".format(self.id, self.func, self.state)
+
+
+def _json(value, default):
+    """A JSON column's value: SQLite gives text, PostgreSQL's jsonb arrives decoded."""
+    if value is None or value == "":
+        return default
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def _time(ms):

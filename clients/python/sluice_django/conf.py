@@ -1,7 +1,7 @@
 """The SLUICE setting, a dict that takes the place of Django-Q2's Q_CLUSTER.
 
     SLUICE = {
-        "DATABASE": "default",   # Django database alias holding the queue
+        "DATABASE": "default",   # Django database alias holding the queue (SQLite or PostgreSQL)
         "JOB": "django",         # the warm job: SLUICE_WARM_DJANGO runs sluice_worker
         "BINARY": "sluice",      # the sluice program, for resubmit, cancel and schedules
         "SYNC": False,           # True: async_task runs the function inline (tests)
@@ -14,7 +14,10 @@
 import os
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
+
+from . import postgres
 
 DEFAULTS = {
     "DATABASE": "default",
@@ -37,6 +40,16 @@ def connection():
     return connections[get("DATABASE")]
 
 
+def vendor():
+    """The queue database's engine: "sqlite" or "postgresql" (Django's vendor
+    names); any other is a configuration error."""
+    name = connection().vendor
+    if name not in ("sqlite", "postgresql"):
+        raise ImproperlyConfigured("SLUICE['DATABASE'] {!r} is a {} database: Sluice keeps its queue in SQLite "
+                                   "or PostgreSQL".format(get("DATABASE"), name))
+    return name
+
+
 def raw_connection():
     """The sqlite3 connection under connection(), in Django's transaction."""
     conn = connection()
@@ -50,8 +63,15 @@ def db_path():
 
 
 def sluice_env():
-    """The environment in which to run the sluice program on this queue."""
+    """The environment in which to run the sluice program on this queue: the
+    same database as Django's connection (its test database in tests)."""
     env = dict(os.environ)
-    env["SLUICE_DB"] = db_path()
-    env["SLUICE_SHARED_DB"] = "true"
+    if vendor() == "sqlite":
+        env["SLUICE_DB"] = db_path()
+        env["SLUICE_SHARED_DB"] = "true"
+        return env
+    settings_dict = connection().settings_dict
+    env["SLUICE_DB"] = postgres.sluice_url(settings_dict)
+    if settings_dict.get("PASSWORD"):
+        env["PGPASSWORD"] = str(settings_dict["PASSWORD"])  # not in the URL, which ps and logs show
     return env

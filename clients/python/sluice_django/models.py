@@ -18,6 +18,23 @@ def _ms(ms):
     return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
 
 
+class JSONTextField(models.TextField):
+    """A JSON column read as its text on either engine: SQLite stores text,
+    and PostgreSQL's jsonb (history) arrives decoded from its driver.
+
+    It stays a TextField to migrations, so the model's state does not change.
+    """
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value)
+
+    def deconstruct(self):
+        name, _, args, kwargs = super().deconstruct()
+        return name, "django.db.models.TextField", args, kwargs
+
+
 class TaskQuerySet(models.QuerySet):
     pass
 
@@ -59,7 +76,7 @@ class Task(models.Model):
     duration_ms = models.BigIntegerField(null=True)
     result = models.TextField(null=True)
     error = models.TextField(null=True)
-    history = models.TextField()
+    history = JSONTextField()
 
     objects = StateManager()
 

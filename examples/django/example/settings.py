@@ -55,6 +55,38 @@ DATABASES = {
         "TEST": {"NAME": os.environ.get("EXAMPLE_TEST_DB", str(BASE_DIR / "test_db.sqlite3"))},
     }
 }
+
+
+def postgres(url):
+    """Django's settings for a DATABASE_URL (postgres://user:password@host:port/name,
+    or ?host=/socket/dir): no dependency beyond Django and psycopg2."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    u = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(u.query).items()}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(u.path.lstrip("/")),
+        "USER": unquote(u.username or ""),
+        "PASSWORD": unquote(u.password or ""),
+        "HOST": query.pop("host", u.hostname or ""),
+        "PORT": query.pop("port", str(u.port or "")),
+        "OPTIONS": query,  # sslmode and the like
+        # Keep connections: a warm worker runs many tasks, and a new PostgreSQL
+        # connection per task (Django's default, 0) costs a server process each.
+        "CONN_MAX_AGE": 600,
+    }
+
+
+# On PostgreSQL (docs/django.md): DATABASE_URL names the database, as Fly.io
+# and Heroku set it; sluice gets the same one from sluice_django. EXAMPLE_DB,
+# when set, is then the database's name (the tests point workers at theirs).
+if os.environ.get("DATABASE_URL"):
+    DATABASES["default"] = postgres(os.environ["DATABASE_URL"])
+    if os.environ.get("EXAMPLE_DB"):
+        DATABASES["default"]["NAME"] = os.environ["EXAMPLE_DB"]
+# The project's own database, which the tests replace with theirs.
+DB_NAME = DATABASES["default"]["NAME"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 USE_TZ = True
