@@ -131,11 +131,9 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	var workers []queue.WorkerInfo // the PostgreSQL store keeps no registry yet
-	if s := sqliteOnly(store); s != nil {
-		if workers, err = s.Workers(ctx); err != nil {
-			return err
-		}
+	workers, err := store.Workers(ctx)
+	if err != nil {
+		return err
 	}
 	runs, more, err := nextScheduleRuns(ctx, store, printer(m.Stderr))
 	if err != nil {

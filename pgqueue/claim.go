@@ -13,17 +13,26 @@ import (
 	"github.com/sluicehq/sluice/queue"
 )
 
-// Exchange writes outcomes and claims up to p.Limit due tasks in one
-// transaction and one round trip: the statements go as one pipeline, which
-// PostgreSQL runs as one implicit transaction (all or nothing). Before
-// claiming it recovers tasks whose lease expired: each such task has its
-// attempt counted, and ends failed when it has no attempts left. Every time
-// (start, lease, finish) is the database's clock, the same for every
-// statement of the exchange, unless a clock was injected.
+// Exchange heartbeats a registered worker, writes outcomes and claims up
+// to p.Limit due tasks in one transaction and one round trip: the
+// statements go as one pipeline, which PostgreSQL runs as one implicit
+// transaction (all or nothing). Before claiming it takes back the tasks of
+// dead workers (stale heartbeats) and unregistered workers' expired leases,
+// as queue.Store.Exchange does. A registered worker whose registration is
+// gone gets ExchangeResult.Lost: the heartbeat fails the transaction, so
+// nothing else is written or claimed. Every time (heartbeat, start, lease,
+// finish) is the database's clock, the same for every statement of the
+// exchange, unless a clock was injected.
 func (s *Store) Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.ClaimParams) (queue.ExchangeResult, error) {
 	var res queue.ExchangeResult
 	b := &pgx.Batch{}
 	now := s.nowArg()
+	if p.Registered {
+		b.Queue(heartbeatSQL, p.Worker, now)
+		if len(p.Started) > 0 {
+			b.Queue(markStartedSQL, p.Started, p.Worker, now)
+		}
+	}
 	var sent []int // indexes of the outcomes the statement writes
 	if len(outcomes) > 0 {
 		args, idx, err := outcomeArgs(outcomes, p.Worker, now)
@@ -35,7 +44,8 @@ func (s *Store) Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.
 	}
 	claiming := p.Limit > 0
 	if claiming {
-		b.Queue(recoverSQL, now, max(p.DefaultMaxAttempts, 1), queue.LeaseExpiredError)
+		b.Queue(recoverDeadSQL, recoverArgs(now, p.DefaultMaxAttempts, "")...)
+		b.Queue(recoverExpiredSQL, expiredArgs(now, p.DefaultMaxAttempts)...)
 		q, args := claimQuery(p, now)
 		b.Queue(q, args...)
 	}
@@ -47,17 +57,29 @@ func (s *Store) Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", err, ctx.Err()) // interrupted: say why
-		}
-		return queue.ExchangeResult{}, wrap("exchange", err)
+	switch {
+	case err == nil:
+		return res, nil
+	case isLost(err):
+		return queue.ExchangeResult{Lost: true}, nil
+	case ctx.Err() != nil:
+		err = fmt.Errorf("%w (%w)", err, ctx.Err()) // interrupted: say why
 	}
-	return res, nil
+	return queue.ExchangeResult{}, wrap("exchange", err)
 }
 
 // readExchange reads the pipeline's results in the order Exchange queued them.
 func (s *Store) readExchange(br pgx.BatchResults, outcomes []queue.Outcome, sent []int, claiming bool, p queue.ClaimParams, res *queue.ExchangeResult) error {
+	if p.Registered {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("heartbeat: %w", err)
+		}
+		if len(p.Started) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("mark tasks started: %w", err)
+			}
+		}
+	}
 	if len(outcomes) > 0 {
 		rows, err := br.Query()
 		if err != nil {
@@ -72,23 +94,36 @@ func (s *Store) readExchange(br pgx.BatchResults, outcomes []queue.Outcome, sent
 	if !claiming {
 		return nil
 	}
-	tag, err := br.Exec()
-	if err != nil {
-		return fmt.Errorf("recover expired leases: %w", err)
+	for _, what := range []string{"recover tasks of dead workers", "recover expired leases"} {
+		var n int
+		if err := br.QueryRow().Scan(&n); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		res.Recovered += n
 	}
-	res.Recovered = int(tag.RowsAffected())
 	rows, err := br.Query()
 	if err != nil {
 		return fmt.Errorf("claim tasks: %w", err)
 	}
+	started := map[int64]bool{}
 	res.Claimed, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (queue.Task, error) {
-		return scanClaimed(row, p.Worker)
+		t, st, err := scanClaimed(row, p.Worker)
+		started[t.ID] = st
+		return t, err
 	})
 	if err != nil {
 		return fmt.Errorf("claim tasks: %w", err)
 	}
-	// RETURNING gives no order; run them in the order the claim chose.
+	// RETURNING gives no order; run them in the order the claim chose, the
+	// ones marked started first: the worker hands the first p.Starts to its
+	// idle goroutines.
 	slices.SortFunc(res.Claimed, func(a, b queue.Task) int {
+		if started[a.ID] != started[b.ID] {
+			if started[a.ID] {
+				return -1
+			}
+			return 1
+		}
 		if a.Priority != b.Priority {
 			return b.Priority - a.Priority
 		}
@@ -235,30 +270,15 @@ func staleOutcomes(outcomes []queue.Outcome, sent []int, written []int64) []queu
 	return stale
 }
 
-// recoverSQL ends the leases that expired: the attempt counts, and the task
-// is queued again or, with no attempts left, failed. SKIP LOCKED leaves a
-// task another exchange is recovering (or a worker is writing) to it.
-var recoverSQL = `
-UPDATE tasks t SET
-    state       = CASE WHEN t.attempt >= coalesce(t.max_attempts, $2) THEN 'failed' ELSE 'queued' END,
-    finished_at = CASE WHEN t.attempt >= coalesce(t.max_attempts, $2) THEN c.now END,
-    run_at      = c.now,
-    error       = $3::text,
-    lease_until = NULL,
-    worker      = NULL,
-    history     = t.history || jsonb_build_array(jsonb_build_object(
-                      'attempt', t.attempt, 'outcome', 'lease_expired', 'started_at', t.started_at,
-                      'duration_ms', c.now - t.started_at, 'error', $3::text))
-FROM (SELECT ` + nowParam(1) + ` AS now) c
-WHERE t.id IN (
-    SELECT id FROM tasks
-    WHERE state = 'running' AND lease_until <= ` + nowParam(1) + `
-    FOR UPDATE SKIP LOCKED)`
-
 // claimSQL takes due tasks in priority, run_at, id order (the tasks_due
-// index) and leases them, in one statement. SKIP LOCKED lets concurrent
-// claims pass each other's rows instead of waiting for them: each task goes
-// to exactly one claim. %s filters by queue ($7).
+// index) and gives them to worker $1, in one statement. SKIP LOCKED lets
+// concurrent claims pass each other's rows instead of waiting for them:
+// each task goes to exactly one claim. The first $7 in claim order are
+// marked started (idle goroutines take them at once); the others wait in
+// the worker's prefetch until it reports them started, and a recovery
+// meanwhile does not charge them. $8 set leases them: an unregistered
+// worker's claim (timeout + LeaseMargin); a registered worker's tasks are
+// its own while it heartbeats. %[2]s filters by queue ($9).
 const claimSQL = `
 WITH c AS (SELECT %[1]s AS now),
 picked AS (
@@ -266,52 +286,61 @@ picked AS (
     WHERE state = 'queued' AND run_at <= (SELECT now FROM c) %[2]s
     ORDER BY priority DESC, run_at, id
     LIMIT $5
-    FOR UPDATE SKIP LOCKED)
+    FOR UPDATE SKIP LOCKED),
+ranked AS ( -- in picked's order; a sort here would cost a Sort node on every claim
+    SELECT id, row_number() OVER () AS n FROM picked)
 UPDATE tasks t SET
     state       = 'running',
     attempt     = t.attempt + 1,
     worker      = $1::text,
-    started_at  = c.now,
-    lease_until = c.now + coalesce(t.timeout_ms, $3) + $4
-FROM picked, c
-WHERE t.id = picked.id
+    started_at  = CASE WHEN ranked.n <= $7 THEN c.now END,
+    lease_until = CASE WHEN $8::boolean THEN c.now + coalesce(t.timeout_ms, $3) + $4 END
+FROM ranked, c
+WHERE t.id = ranked.id
 RETURNING t.id, t.job, CASE WHEN octet_length(t.payload) <= %[3]d THEN t.payload END, t.queue, t.priority,
           t.attempt, coalesce(t.max_attempts, $6), coalesce(t.timeout_ms, $3), coalesce(t.task_group, ''),
-          t.run_at, t.created_at, t.started_at, t.lease_until,
-          coalesce(t.schedule_id, 0), coalesce(t.scheduled_for, 0), octet_length(t.payload)`
+          t.run_at, t.created_at, c.now, coalesce(t.lease_until, 0),
+          coalesce(t.schedule_id, 0), coalesce(t.scheduled_for, 0), octet_length(t.payload), t.started_at IS NOT NULL`
 
 var (
 	claimAllSQL    = fmt.Sprintf(claimSQL, nowParam(2), "", queue.MaxPayload)
-	claimQueuesSQL = fmt.Sprintf(claimSQL, nowParam(2), "AND queue = ANY($7::text[])", queue.MaxPayload)
+	claimQueuesSQL = fmt.Sprintf(claimSQL, nowParam(2), "AND queue = ANY($9::text[])", queue.MaxPayload)
 )
 
+// claimQuery returns the claim statement for p and its parameters: a
+// registered worker's first p.Starts tasks marked started, the rest not; an
+// unregistered worker's all started and leased.
 func claimQuery(p queue.ClaimParams, now any) (string, []any) {
+	starts := p.Limit
+	if p.Registered {
+		starts = min(max(p.Starts, 0), p.Limit)
+	}
 	args := []any{p.Worker, now, p.DefaultTimeout.Milliseconds(), p.LeaseMargin.Milliseconds(),
-		p.Limit, max(p.DefaultMaxAttempts, 1)}
+		p.Limit, max(p.DefaultMaxAttempts, 1), starts, !p.Registered}
 	if len(p.Queues) > 0 {
 		return claimQueuesSQL, append(args, p.Queues)
 	}
 	return claimAllSQL, args
 }
 
-func scanClaimed(row pgx.CollectableRow, worker string) (queue.Task, error) {
+// scanClaimed reads a claimed task, and whether the claim marked it started.
+func scanClaimed(row pgx.CollectableRow, worker string) (t queue.Task, started bool, err error) {
 	var (
-		t                                    queue.Task
 		payload                              *string
-		timeoutMS, runAt, created, started   int64
+		timeoutMS, runAt, created, startedAt int64
 		lease, scheduleID, scheduledFor, sum int64
 	)
-	err := row.Scan(&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &t.Attempt, &t.MaxAttempts, &timeoutMS,
-		&t.Group, &runAt, &created, &started, &lease, &scheduleID, &scheduledFor, &sum)
+	err = row.Scan(&t.ID, &t.Job, &payload, &t.Queue, &t.Priority, &t.Attempt, &t.MaxAttempts, &timeoutMS,
+		&t.Group, &runAt, &created, &startedAt, &lease, &scheduleID, &scheduledFor, &sum, &started)
 	if err != nil {
-		return t, err
+		return t, false, err
 	}
 	if payload != nil {
 		t.Payload = json.RawMessage(*payload)
 	} // else left out by the claim (see queue.Task.PayloadBytes)
 	t.State, t.Worker = queue.Running, worker
 	t.Timeout = time.Duration(timeoutMS) * time.Millisecond
-	t.RunAt, t.CreatedAt, t.StartedAt, t.LeaseUntil = fromMS(runAt), fromMS(created), fromMS(started), fromMS(lease)
+	t.RunAt, t.CreatedAt, t.StartedAt, t.LeaseUntil = fromMS(runAt), fromMS(created), fromMS(startedAt), fromMS(lease)
 	t.ScheduleID, t.ScheduledFor, t.PayloadBytes = scheduleID, fromMS(scheduledFor), int(sum)
-	return t, nil
+	return t, started, nil
 }

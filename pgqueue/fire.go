@@ -166,7 +166,9 @@ func countMissed(spec schedule.Spec, next, now time.Time) int {
 // nextWakeupSQL finds the earliest queued run_at without reading the whole
 // backlog: tasks_due is ordered by priority first, so it walks the distinct
 // priorities of queued tasks (one index seek each: a loose index scan) and
-// takes the first run_at within each. %s filters by queue ($1).
+// takes the first run_at within each. %[1]s filters by queue ($1). A lease
+// past year 9999 is left out (it would never wake the loop): the next claim
+// takes its task back if its worker is not registered.
 const nextWakeupSQL = `
 WITH RECURSIVE p(pr) AS (
     SELECT max(priority) FROM tasks WHERE state = 'queued'
@@ -175,21 +177,23 @@ WITH RECURSIVE p(pr) AS (
     FROM p WHERE p.pr IS NOT NULL
 )
 SELECT min(v) FROM (
-    SELECT (SELECT min(run_at) FROM tasks WHERE state = 'queued' AND priority = p.pr %s) AS v
+    SELECT (SELECT min(run_at) FROM tasks WHERE state = 'queued' AND priority = p.pr %[1]s) AS v
     FROM p WHERE p.pr IS NOT NULL
-    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running'
+    UNION ALL SELECT min(lease_until) FROM tasks WHERE state = 'running' AND lease_until <= %[2]d
+    UNION ALL SELECT min(heartbeat_at + stale_ms) FROM workers
     UNION ALL SELECT min(next_run_at) FROM schedules WHERE enabled AND next_run_at IS NOT NULL
 ) u`
 
 // NextWakeup returns the earliest time at which a run loop serving queues
 // (empty: all) has something to do: a queued task becomes due, a running
-// task's lease expires, or an enabled schedule comes due. It returns the zero
+// task's lease expires, a worker's heartbeat goes stale (its tasks can be
+// taken back), or an enabled schedule comes due. It returns the zero
 // time when none of these is pending.
 func (s *Store) NextWakeup(ctx context.Context, queues []string) (time.Time, error) {
-	q := fmt.Sprintf(nextWakeupSQL, "")
+	q := fmt.Sprintf(nextWakeupSQL, "", maxMS)
 	var args []any
 	if len(queues) > 0 {
-		q = fmt.Sprintf(nextWakeupSQL, "AND queue = ANY($1::text[])")
+		q = fmt.Sprintf(nextWakeupSQL, "AND queue = ANY($1::text[])", maxMS)
 		args = append(args, queues)
 	}
 	var v *int64

@@ -50,9 +50,11 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}{
 		{"claim", claimQ, claimArgs, []string{"Index Scan using tasks_due"}},
 		{"claim by queue", queuesQ, queuesArgs, []string{"Index Scan using tasks_due"}},
-		{"recover leases", recoverSQL, []any{nil, 3, "x"}, []string{"tasks_lease"}},
+		{"recover leases", recoverExpiredSQL, expiredArgs(nil, 3), []string{"tasks_lease"}},
+		{"recover dead workers", recoverDeadSQL, recoverArgs(nil, 3, ""), []string{"tasks_lease"}},
+		{"recover a worker", recoverWorkerSQL, recoverArgs(nil, 3, "w"), []string{"tasks_lease"}},
 		{"outcomes", outcomesSQL, outArgs, []string{"tasks_pkey"}},
-		{"next wakeup", fmt.Sprintf(nextWakeupSQL, ""), nil, []string{"tasks_due", "tasks_lease"}},
+		{"next wakeup", fmt.Sprintf(nextWakeupSQL, "", maxMS), nil, []string{"tasks_due", "tasks_lease"}},
 		{"prune by age", pruneAgeSQL, []any{"succeeded", 100, 500}, []string{"tasks_state"}},
 	}
 	for _, tt := range tests {

@@ -38,6 +38,8 @@ type Backend interface {
 	Register(ctx context.Context, w WorkerInfo) error
 	// Unregister removes a worker, returning what it still held to the queue.
 	Unregister(ctx context.Context, id string, defaultMaxAttempts int) (int, error)
+	// Workers lists the registered workers with the tasks each holds.
+	Workers(ctx context.Context) ([]WorkerInfo, error)
 	// CancelledAmong returns which of ids an operator cancelled.
 	CancelledAmong(ctx context.Context, ids []int64) ([]int64, error)
 	// CountRemaining counts what a drain has left (progress reports).
