@@ -54,7 +54,7 @@ func (w *Worker) execute(ctx context.Context, t queue.Task, l *loop) (o queue.Ou
 		return w.finish(o, t, nil, jobs.Permanent(fmt.Errorf("invalid row: %s", t.Invalid))), true
 	}
 
-	// A leased task (a store without heartbeats) that waited in the prefetch
+	// A leased task (claimed without a registration) that waited in the prefetch
 	// must still be able to finish, and be killed, inside its lease, or
 	// another worker could run it too. A registered worker's tasks have no
 	// lease: they are its own while it heartbeats.
