@@ -10,8 +10,11 @@ import (
 	"github.com/sluicehq/sluice/queue"
 )
 
-// cancelSQL ends queued or running tasks cancelled; $1 is the ids.
+// cancelSQL ends queued or running tasks cancelled; $1 is the ids. Their
+// hooks (WhenDone follow-ups) are enqueued by the same statement.
 var cancelSQL = `
+WITH c AS (SELECT ` + nowParam(3) + ` AS now),
+d AS (
 UPDATE tasks t SET
     state       = 'cancelled',
     finished_at = c.now,
@@ -20,8 +23,10 @@ UPDATE tasks t SET
     history     = CASE WHEN t.state = 'running' THEN t.history || jsonb_build_array(jsonb_build_object(
                       'attempt', t.attempt, 'outcome', 'cancelled', 'started_at', t.started_at,
                       'duration_ms', c.now - t.started_at, 'error', $2::text)) ELSE t.history END
-FROM (SELECT ` + nowParam(3) + ` AS now) c
-WHERE t.id = ANY($1::bigint[]) AND t.state IN ('queued', 'running')`
+FROM c
+WHERE t.id = ANY($1::bigint[]) AND t.state IN ('queued', 'running')
+RETURNING ` + finishedCols + `),` + followUpsCTE("d") + `
+SELECT count(*) FROM d`
 
 // Cancel ends queued or running tasks as cancelled and returns the state
 // each was in, all or nothing as queue.Store.Cancel: if any id is unknown

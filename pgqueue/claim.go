@@ -138,8 +138,11 @@ func (s *Store) readExchange(br pgx.BatchResults, outcomes []queue.Outcome, sent
 // outcomesSQL writes a batch of outcomes in one statement: the arrays
 // $1.. hold one outcome per element, and each is written only if its task
 // is still running under this worker's lease ($13) at its attempt (else it
-// is stale). It returns the ordinals of the outcomes it wrote.
+// is stale). It returns the ordinals of the outcomes it wrote. The
+// follow-ups of the tasks it finished are enqueued by the same statement.
 var outcomesSQL = `
+WITH c AS (SELECT ` + nowParam(14) + ` AS now),
+w AS (
 UPDATE tasks t SET
     state       = o.state,
     result      = o.result,
@@ -154,13 +157,14 @@ UPDATE tasks t SET
                       'attempt', t.attempt, 'outcome', o.label, 'started_at', o.started_at,
                       'duration_ms', o.duration_ms, 'error', o.error)
                   || jsonb_strip_nulls(jsonb_build_object('leftover', o.leftover, 'peak_rss', o.peak_rss)))
-FROM (SELECT ` + nowParam(14) + ` AS now) c,
+FROM c,
     unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::boolean[],
            $8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $15::bigint[], $16::bigint[])
         WITH ORDINALITY AS o(id, attempt, state, result, error, run_at, finished, run_now, duration_ms,
                              uncharge, label, started_at, leftover, peak_rss, n)
 WHERE t.id = ANY($1::bigint[]) AND t.id = o.id AND t.attempt = o.attempt AND t.state = 'running' AND t.worker = $13::text
-RETURNING o.n`
+RETURNING o.n, ` + finishedCols + `),` + followUpsCTE("w") + `
+SELECT n FROM w`
 
 // outcomeArgs returns outcomesSQL's parameters for outcomes, and the
 // indexes of the outcomes they carry. Of outcomes repeating a task and

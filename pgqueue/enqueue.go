@@ -2,6 +2,7 @@ package pgqueue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,7 +14,7 @@ import (
 
 // insertSQL adds one task, or, when a queued or running task holds its
 // unique key, returns that task's id with duplicate set: one statement, one
-// round trip. $11 is now (nowParam).
+// round trip. $11 is now (nowParam), $12 the follow-ups.
 //
 // The look-up reads the statement's snapshot; a holder that committed while
 // the insert waited on it is not in it, and neither row comes back. enqueue
@@ -21,8 +22,9 @@ import (
 var insertSQL = `
 WITH c AS (SELECT ` + nowParam(11) + ` AS now),
 ins AS (
-    INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, unique_key)
-    SELECT $1::text, $2::text, $3::text, $4::bigint, coalesce($5::bigint, c.now), c.now, $6::bigint, $7::bigint, $8::text, $9::text
+    INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, unique_key, follow_ups)
+    SELECT $1::text, $2::text, $3::text, $4::bigint, coalesce($5::bigint, c.now), c.now, $6::bigint, $7::bigint, $8::text, $9::text,
+           $12::json
     FROM c
     ON CONFLICT DO NOTHING
     RETURNING id)
@@ -31,6 +33,16 @@ UNION ALL
 SELECT id, true FROM tasks
 WHERE $10::boolean AND unique_key = $9::text AND state IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM ins)`
 
+// followUpsArg is p.Then (validated) as the follow_ups column holds it, or
+// nil. Marshal cannot fail: every payload in it is valid JSON.
+func followUpsArg(p queue.EnqueueParams) *string {
+	if len(p.Then) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(p.Then)
+	return ptr(string(b))
+}
+
 // insertTries bounds the reruns of insertSQL for a unique key whose holder
 // keeps changing under it.
 const insertTries = 10
@@ -38,7 +50,7 @@ const insertTries = 10
 func (s *Store) insertArgs(p queue.EnqueueParams) []any {
 	return []any{p.Job, string(p.Payload), p.Queue, p.Priority, nullMS(p.RunAt),
 		nullInt(int64(p.MaxAttempts)), nullInt(p.Timeout.Milliseconds()), nullString(p.Group),
-		nullString(p.UniqueKey), p.UniqueKey != "", s.nowArg()}
+		nullString(p.UniqueKey), p.UniqueKey != "", s.nowArg(), followUpsArg(p)}
 }
 
 // Enqueue adds one task and returns its id. With a UniqueKey that a queued
@@ -73,7 +85,7 @@ func (s *Store) EnqueueUniqueTx(ctx context.Context, tx pgx.Tx, p queue.EnqueueP
 }
 
 func (s *Store) enqueue(ctx context.Context, q querier, p queue.EnqueueParams) (queue.Enqueued, error) {
-	if err := validateTask(&p); err != nil {
+	if err := p.Validate(); err != nil {
 		return queue.Enqueued{}, wrap("enqueue", err)
 	}
 	args := s.insertArgs(p)
@@ -101,10 +113,11 @@ const (
 // are assigned in that order, so the ids it returns, sorted, are the rows'.
 var batchInsertSQL = `
 WITH c AS (SELECT ` + nowParam(1) + ` AS now)
-INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group)
-SELECT r.job, r.payload, r.queue, r.priority, coalesce(r.run_at, c.now), c.now, r.max_attempts, r.timeout_ms, r.task_group
-FROM c, unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[])
-    WITH ORDINALITY AS r(job, payload, queue, priority, run_at, max_attempts, timeout_ms, task_group, n)
+INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, task_group, follow_ups)
+SELECT r.job, r.payload, r.queue, r.priority, coalesce(r.run_at, c.now), c.now, r.max_attempts, r.timeout_ms, r.task_group,
+       r.follow_ups::json
+FROM c, unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[])
+    WITH ORDINALITY AS r(job, payload, queue, priority, run_at, max_attempts, timeout_ms, task_group, follow_ups, n)
 ORDER BY r.n
 RETURNING id`
 
@@ -114,7 +127,7 @@ func (s *Store) batchArgs(ps []queue.EnqueueParams) []any {
 		jobs, payloads, queues []string
 		prios                  []int64
 		runAts, maxes, touts   []*int64
-		groups                 []*string
+		groups, follows        []*string
 	)
 	opt := func(v int64) *int64 {
 		if v == 0 {
@@ -136,8 +149,9 @@ func (s *Store) batchArgs(ps []queue.EnqueueParams) []any {
 			g = &p.Group
 		}
 		groups = append(groups, g)
+		follows = append(follows, followUpsArg(*p))
 	}
-	return []any{s.nowArg(), jobs, payloads, queues, prios, runAts, maxes, touts, groups}
+	return []any{s.nowArg(), jobs, payloads, queues, prios, runAts, maxes, touts, groups, follows}
 }
 
 // batchSize is how many of the remaining tasks ps the next statement takes.
@@ -171,7 +185,7 @@ func (s *Store) EnqueueManyUnique(ctx context.Context, ps []queue.EnqueueParams)
 	if len(ps) == 0 {
 		return nil, nil
 	}
-	if err := validateBatch(ps); err != nil {
+	if err := queue.ValidateBatch(ps); err != nil {
 		return nil, err
 	}
 	var rs []queue.Enqueued
@@ -194,7 +208,7 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx pgx.Tx, ps []queue.Enqueue
 	if len(ps) == 0 {
 		return nil, nil
 	}
-	if err := validateBatch(ps); err != nil {
+	if err := queue.ValidateBatch(ps); err != nil {
 		return nil, err
 	}
 	// The statements run without ctx's cancellation: a cancelled statement

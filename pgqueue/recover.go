@@ -13,7 +13,8 @@ import (
 // (started_at NULL: it waited in a prefetch) is not. Either way it goes back
 // to queued, or ends failed when its attempts ($2 for tasks stored without
 // their own) or queue.MaxRecoveries are used up. $1 is the clock, $3 the
-// error. It returns how many tasks it took back.
+// error. It returns how many tasks it took back. The follow-ups of those it
+// ended failed (their hooks) are enqueued by the same statement.
 const recoverSQL = `
 WITH c AS (SELECT %[5]s AS now), %[1]s
 r AS (
@@ -32,8 +33,13 @@ r AS (
                           'started_at', t.started_at, 'duration_ms', c.now - t.started_at, 'error', %[3]s))
     FROM c
     WHERE t.state = 'running' AND %[4]s
-    RETURNING t.id)
+    RETURNING ` + finishedCols + `)`
+
+// recoverStatement is recoverSQL with its parts, the follow-ups CTE and the count.
+func recoverStatement(ctes, where string) string {
+	return fmt.Sprintf(recoverSQL, ctes, recoverEnd, recoverError, where, nowParam(1)) + "," + followUpsCTE("r") + `
 SELECT count(*) FROM r`
+}
 
 // maxMS is the last millisecond of year 9999: a lease past it is a hand
 // edit, and counts as run out.
@@ -51,15 +57,15 @@ var (
 	// heartbeating it right now (it is alive) and one that another exchange
 	// is judging dead: of two exchanges that both find a worker stale, one
 	// deletes it and takes its tasks, the other finds nothing to do.
-	recoverDeadSQL = fmt.Sprintf(recoverSQL, `
+	recoverDeadSQL = recoverStatement(`
 dead AS (
     DELETE FROM workers WHERE id IN (
         SELECT id FROM workers WHERE heartbeat_at + stale_ms <= (SELECT now FROM c)
         FOR UPDATE SKIP LOCKED)
-    RETURNING id),`, recoverEnd, recoverError, `t.worker IN (SELECT id FROM dead)`, nowParam(1))
+    RETURNING id),`, `t.worker IN (SELECT id FROM dead)`)
 
 	// recoverWorkerSQL takes back the tasks of worker $5 (Unregister).
-	recoverWorkerSQL = fmt.Sprintf(recoverSQL, "", recoverEnd, recoverError, `t.worker = $5::text`, nowParam(1))
+	recoverWorkerSQL = recoverStatement("", `t.worker = $5::text`)
 
 	// recoverExpiredSQL takes unregistered workers' tasks whose lease ran
 	// out (registered workers' tasks have none). A lease that is NULL or past
@@ -67,11 +73,11 @@ dead AS (
 	// counts as run out, or its task would stay running for ever. SKIP
 	// LOCKED leaves a task another exchange is recovering (or a worker is
 	// writing) to it.
-	recoverExpiredSQL = fmt.Sprintf(recoverSQL, "", recoverEnd, recoverError, fmt.Sprintf(`t.id IN (
+	recoverExpiredSQL = recoverStatement("", fmt.Sprintf(`t.id IN (
         SELECT id FROM tasks
         WHERE state = 'running' AND (lease_until <= (SELECT now FROM c) OR lease_until IS NULL OR lease_until > %d)
           AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = tasks.worker)
-        FOR UPDATE SKIP LOCKED)`, maxMS), nowParam(1))
+        FOR UPDATE SKIP LOCKED)`, maxMS))
 )
 
 // recoverArgs returns a recovery statement's parameters: the clock, the
