@@ -45,12 +45,24 @@ func BenchmarkEnqueueMany(b *testing.B) {
 
 // BenchmarkExchange claims batches of 64 tasks and writes their outcomes,
 // one transaction (and one round trip) per batch, as a busy worker does.
-func BenchmarkExchange(b *testing.B) {
+func BenchmarkExchange(b *testing.B) { benchExchange(b, false) }
+
+// BenchmarkExchangeRegistered is BenchmarkExchange for a registered worker,
+// as drain and run are: each exchange also heartbeats.
+func BenchmarkExchangeRegistered(b *testing.B) { benchExchange(b, true) }
+
+func benchExchange(b *testing.B, registered bool) {
 	s := mustStore(b, nil)
 	ctx := context.Background()
 	enqueueForBench(b, s, b.N+64)
 	p := params
 	p.Limit = 64
+	if registered {
+		if err := s.Register(ctx, queue.WorkerInfo{ID: p.Worker, StaleAfter: time.Hour}); err != nil {
+			b.Fatal(err)
+		}
+		p.Registered, p.Starts = true, p.Limit
+	}
 	var outcomes []queue.Outcome
 	b.ReportAllocs()
 	b.ResetTimer()
