@@ -11,8 +11,7 @@ import (
 // method documents on *Store; both packages assert it at compile time.
 //
 // Transactional enqueues (EnqueueTx and its twins) are not here: each takes
-// its engine's transaction type. What only the SQLite store has yet (the
-// listing of live workers) is on *Store alone; docs/postgresql.md lists it.
+// its engine's transaction type.
 type Backend interface {
 	// Close releases the database.
 	Close() error

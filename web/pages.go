@@ -19,20 +19,16 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var workers []queue.WorkerInfo
-	wl, listsWorkers := s.store.(workerLister)
-	if listsWorkers {
-		if workers, err = wl.Workers(r.Context()); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	workers, err := s.store.Workers(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	s.render(w, r, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Data: struct {
 		queue.Overview
-		Workers      []queue.WorkerInfo
-		ListsWorkers bool
-		Max          int
-	}{o, workers, listsWorkers, s.opts.DefaultMaxAttempts}})
+		Workers []queue.WorkerInfo
+		Max     int
+	}{o, workers, s.opts.DefaultMaxAttempts}})
 }
 
 // windows are the failures page's choices of how far back to look.

@@ -5,7 +5,6 @@
 package web
 
 import (
-	"context"
 	"embed"
 	"html/template"
 	"io/fs"
@@ -16,14 +15,6 @@ import (
 
 	"github.com/sluicehq/sluice/queue"
 )
-
-// workerLister lists the live workers. The SQLite store has it; the
-// PostgreSQL store's registry of workers is not in queue.Backend yet
-// (docs/postgresql.md), so the overview asks for it by assertion and, on a
-// store without it, says that it cannot list them.
-type workerLister interface {
-	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
-}
 
 // DefaultRefresh is how often an open page reloads its content.
 const DefaultRefresh = 5 * time.Second
