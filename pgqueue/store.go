@@ -1,8 +1,9 @@
 // Package pgqueue stores tasks in PostgreSQL: the same operations, types and
 // meaning as package queue (the SQLite store), for workers spread over
 // several machines that share one database. Claims take rows with
-// FOR UPDATE SKIP LOCKED, leases are measured on the database's clock, and
-// inserts wake listening run loops with NOTIFY.
+// FOR UPDATE SKIP LOCKED, workers' heartbeats (and unregistered claims'
+// leases) are measured on the database's clock, and inserts wake listening
+// run loops with NOTIFY.
 package pgqueue
 
 import (
