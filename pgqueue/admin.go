@@ -102,6 +102,7 @@ const retrySQL = `
 UPDATE tasks t SET
     state       = 'queued',
     attempt     = 0,
+    recoveries  = 0,
     run_at      = c.now,
     finished_at = NULL,
     result      = NULL,

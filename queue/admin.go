@@ -25,6 +25,7 @@ var retrySQL = `
 UPDATE %s tasks SET
     state       = 'queued',
     attempt     = 0,
+    recoveries  = 0,
     run_at      = ?1,
     finished_at = NULL,
     result      = NULL,

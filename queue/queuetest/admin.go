@@ -3,6 +3,7 @@ package queuetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -45,6 +46,23 @@ func testRetry(t *testing.T, h *Harness) {
 		}
 		if got, _ := s.Get(ctx, cancelled); got.State != queue.Queued {
 			t.Errorf("cancelled task is %s after retry; want queued", got.State)
+		}
+	})
+
+	// A task failed after MaxRecoveries take-backs and retried by an
+	// operator gets its take-backs afresh, as it gets its attempts.
+	t.Run("take-backs start again", func(t *testing.T) {
+		id := mustEnqueue(t, s, queue.EnqueueParams{Job: "x", MaxAttempts: 1})
+		finish(t, s, map[int64]queue.Kind{id: queue.Fail})
+		if _, err := h.SQL(t, s, fmt.Sprintf("UPDATE tasks SET recoveries = %d WHERE id = %d", queue.MaxRecoveries, id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Retry(ctx, []int64{id}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := h.SQL(t, s, fmt.Sprintf("SELECT recoveries FROM tasks WHERE id = %d", id))
+		if err != nil || n != 0 {
+			t.Errorf("recoveries after retry = %d, %v; want 0", n, err)
 		}
 	})
 }
