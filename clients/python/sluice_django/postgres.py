@@ -43,11 +43,6 @@ VALUES (
 )
 RETURNING id"""
 
-# Whether the tasks table (as the search path finds it) has follow-ups.
-FOLLOW_UPS_SQL = """
-SELECT EXISTS (SELECT 1 FROM pg_attribute
-               WHERE attrelid = to_regclass('tasks') AND attname = 'follow_ups' AND NOT attisdropped)"""
-
 # The named parameters of sluice_queue.enqueue_params, in the statement's order.
 ORDER = ("job", "payload", "queue", "priority", "run_at", "max_attempts", "timeout_ms", "task_group")
 
@@ -65,11 +60,6 @@ def enqueue(connection, params):
         if "follow_ups" not in params:
             c.execute(ENQUEUE_SQL, args)
             return c.fetchone()[0]
-        c.execute(FOLLOW_UPS_SQL)
-        if not c.fetchone()[0]:
-            raise NotImplementedError(
-                "hook= and chains need follow-up tasks, which the Sluice that made this PostgreSQL database "
-                "does not store yet (docs/django.md, On PostgreSQL)")
         c.execute(ENQUEUE_FOLLOW_UPS_SQL, args + [params["follow_ups"]])
         return c.fetchone()[0]
 

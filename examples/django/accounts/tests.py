@@ -35,16 +35,6 @@ MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 WAIT = 30_000  # ms: fetch's wait, as in Django-Q2
 
 
-def follow_ups_stored():
-    """Whether the queue stores follow-ups (hooks, chains): SQLite always;
-    PostgreSQL once its Sluice has them."""
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as c:
-        c.execute(postgres.FOLLOW_UPS_SQL)
-        return c.fetchone()[0]
-
-
 def migrated():
     """How many of sluice's migrations the test database has."""
     with connection.cursor() as c:
@@ -183,18 +173,7 @@ class LiveSluiceTests(TransactionTestCase):
             time.sleep(0.05)
         self.fail("no note {!r}: {}".format(prefix, self.output()))
 
-    def refuses_follow_ups(self):
-        """On a PostgreSQL store without follow-ups: check that hook= fails
-        at enqueue and adds nothing, then skip the test."""
-        before = tasks_count()
-        with self.assertRaisesRegex(NotImplementedError, "follow-up tasks"):
-            async_task("accounts.tasks.echo_test", "hooked", hook="accounts.tasks.record_hook")
-        self.assertEqual(tasks_count(), before)
-        self.skipTest("this Sluice's PostgreSQL store has no follow-ups yet: hooks and chains are refused")
-
     def test_hook_after_success_and_final_failure(self):
-        if not follow_ups_stored():
-            self.refuses_follow_ups()
         ok = async_task("accounts.tasks.echo_test", "hooked", hook="accounts.tasks.record_hook")
         self.assertEqual(self.wait_note("hook {} ".format(ok)), ["hook {} succeeded hooked".format(ok)])
         bad = async_task("accounts.tasks.always_fails", max_attempts=2, hook="accounts.tasks.record_hook")
@@ -202,8 +181,6 @@ class LiveSluiceTests(TransactionTestCase):
         self.assertEqual(len(fetch(bad).history), 2, "the hook ran before the last attempt")
 
     def test_chain_runs_in_order_and_stops_at_a_failure(self):
-        if not follow_ups_stored():
-            self.refuses_follow_ups()
         group = async_chain([("accounts.tasks.echo_test", ["one"]), ("accounts.tasks.echo_test", ["two"]),
                              ("accounts.tasks.echo_test", ["three"], {"hook": "accounts.tasks.record_hook"})])
         tasks = fetch_group(group, count=3, wait=WAIT)
