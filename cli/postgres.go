@@ -40,7 +40,8 @@ func redactURL(db string) string {
 }
 
 // sqliteOnly returns the SQLite store behind b, or nil when b is another
-// store: for what only the SQLite store has yet (docs/postgresql.md).
+// store: for what is about SQLite's file itself (diagnosing a full disk or
+// an unwritable folder after a failed drain).
 func sqliteOnly(b queue.Backend) *queue.Store {
 	s, _ := b.(*queue.Store)
 	return s
