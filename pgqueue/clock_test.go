@@ -83,3 +83,42 @@ func TestOutcomeTextPostgresRefuses(t *testing.T) {
 		t.Errorf("task b: %s, error %q", got.State, got.Error)
 	}
 }
+
+// TestHeartbeatsUseTheDatabaseClock: without an injected clock, a worker's
+// registration and heartbeats are the database server's time, as its
+// staleness is judged by.
+func TestHeartbeatsUseTheDatabaseClock(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t, nil)
+	before := dbNow(t, s)
+	if err := s.Register(ctx, queue.WorkerInfo{ID: "a", StaleAfter: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := s.Workers(ctx)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("workers %+v, %v", ws, err)
+	}
+	between(t, "started_at", ws[0].StartedAt, before, dbNow(t, s))
+	// Move its heartbeat back an hour; the next exchange brings it to now.
+	execSQL(t, s, "UPDATE workers SET heartbeat_at = heartbeat_at - 3600000")
+	before = dbNow(t, s)
+	p := params
+	p.Worker, p.Registered, p.Limit = "a", true, 0
+	if res := exchange(t, s, nil, p); res.Lost {
+		t.Fatal("lost")
+	}
+	ws, _ = s.Workers(ctx)
+	between(t, "heartbeat_at", ws[0].HeartbeatAt, before, dbNow(t, s))
+}
+
+// TestOverviewDatabaseClock: without an injected clock, the overview goes
+// by the database's.
+func TestOverviewDatabaseClock(t *testing.T) {
+	s := mustStore(t, nil)
+	before := dbNow(t, s)
+	o, err := s.Overview(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	between(t, "Overview.Now", o.Now, before, dbNow(t, s))
+}

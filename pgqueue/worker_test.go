@@ -181,8 +181,8 @@ func TestLostWorkerStopsItsAttempts(t *testing.T) {
 		t.Error("the lost worker's running attempt was not stopped")
 	}
 	for _, id := range []int64{held, waiting} {
-		if task := get(t, s, id); task.State != queue.Running || task.Worker != "other" {
-			t.Errorf("task %d: %s under %q; want running under other", id, task.State, task.Worker)
+		if task, err := s.Get(ctx, id); err != nil || task.State != queue.Running || task.Worker != "other" {
+			t.Errorf("task %d: %s under %q, %v; want running under other", id, task.State, task.Worker, err)
 		}
 	}
 	if ws, err := s.Workers(ctx); err != nil || len(ws) != 1 || ws[0].ID != "other" {

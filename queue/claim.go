@@ -184,9 +184,10 @@ SELECT f.value ->> 'job',
        CASE WHEN json_type(f.value, '$.then') = 'array' THEN f.value -> 'then' END
 FROM tasks t, json_each(CASE WHEN json_valid(t.follow_ups) THEN CASE WHEN json_type(t.follow_ups) = 'array' THEN t.follow_ups END END) f
 WHERE t.id IN (SELECT value FROM json_each(?1)) AND t.follow_ups IS NOT NULL
-  AND typeof(f.value ->> 'job') = 'text' AND f.value ->> 'job' <> ''
-  AND (f.value ->> 'when' = '` + WhenDone + `' AND t.state IN ('succeeded', 'failed', 'cancelled')
-       OR coalesce(f.value ->> 'when', '` + WhenSuccess + `') = '` + WhenSuccess + `' AND t.state = 'succeeded')`
+  AND CASE WHEN f.type = 'object' THEN -- an element of another type has no keys: reading one would fail the batch
+      typeof(f.value ->> 'job') = 'text' AND f.value ->> 'job' <> ''
+      AND (f.value ->> 'when' = '` + WhenDone + `' AND t.state IN ('succeeded', 'failed', 'cancelled')
+           OR coalesce(f.value ->> 'when', '` + WhenSuccess + `') = '` + WhenSuccess + `' AND t.state = 'succeeded') END`
 
 // failRowSQL ends a running task failed with ?4 as its error. writeOutcomes
 // runs it when a task's outcome could not be written (its row holds what

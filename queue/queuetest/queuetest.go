@@ -170,10 +170,37 @@ var tests = []test{
 	{"Prune", testPrune},
 	{"PruneRefusesActiveStates", testPruneRefusesActiveStates},
 
+	// Workers: registrations, heartbeats, dead workers' tasks taken back.
+	{"LiveWorkerKeepsItsTasks", testLiveWorkerKeepsItsTasks},
+	{"DeadWorkerTasksComeBack", testDeadWorkerTasksComeBack},
+	{"RecoveriesAreBounded", testRecoveriesAreBounded},
+	{"UnregisterReturnsHeldTasks", testUnregisterReturnsHeldTasks},
+	{"RegisterRefusesATakenID", testRegisterRefusesATakenID},
+	{"WorkersListsRegistrations", testWorkersListsRegistrations},
+	{"LeaselessRunningRowsOfNoWorkerComeBack", testLeaselessRunningRowsOfNoWorkerComeBack},
+	{"NextWakeupAtStaleHeartbeat", testNextWakeupAtStaleHeartbeat},
+
+	// Follow-up tasks: chains and hooks.
+	{"FollowUpsAfterSuccess", testFollowUpsAfterSuccess},
+	{"FollowUpsHookGetsTextResult", testFollowUpsHookGetsTextResult},
+	{"FollowUpsAfterFailureAndCancel", testFollowUpsAfterFailureAndCancel},
+	{"FollowUpsRejectBadSpecs", testFollowUpsRejectBadSpecs},
+	{"FollowUpsToleratesBadColumn", testFollowUpsToleratesBadColumn},
+	{"FollowUpsAfterRecoveredFinalFailure", testFollowUpsAfterRecoveredFinalFailure},
+	{"FollowUpsAfterDeadWorker", testFollowUpsAfterDeadWorker},
+	{"FollowUpsInBatches", testFollowUpsInBatches},
+	{"PurgeGroup", testPurgeGroup},
+
 	// Reads.
 	{"ListGroupsAndStatus", testListGroupsAndStatus},
 	{"Stats", testStats},
 	{"Wait", testWait},
+
+	// The operator's reads (the web pages).
+	{"Failures", testFailures},
+	{"FailureGroups", testFailureGroups},
+	{"TasksPage", testTasksPage},
+	{"Overview", testOverview},
 
 	// Schedules.
 	{"ScheduleCRUD", testScheduleCRUD},

@@ -1,24 +1,22 @@
-package pgqueue_test
+package queuetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/pgqueue"
 	"github.com/sluicehq/sluice/queue"
 )
 
-// The workers registry on PostgreSQL: the same cases as queue's
-// workers_test.go, with the same meaning.
-
+// stale is the stale limit of the workers these tests register.
 const stale = 10 * time.Second
 
 // register registers worker id with a stale limit of stale and returns
 // ClaimParams for it.
-func register(tb testing.TB, s *pgqueue.Store, id string) queue.ClaimParams {
+func register(tb testing.TB, s queue.Backend, id string) queue.ClaimParams {
 	tb.Helper()
 	if err := s.Register(context.Background(), queue.WorkerInfo{ID: id, Host: "h", PID: 1, Version: "test",
 		Command: "drain", StaleAfter: stale}); err != nil {
@@ -29,7 +27,8 @@ func register(tb testing.TB, s *pgqueue.Store, id string) queue.ClaimParams {
 	return p
 }
 
-func get(tb testing.TB, s *pgqueue.Store, id int64) queue.Task {
+// get returns task id, failing tb on an error.
+func get(tb testing.TB, s queue.Backend, id int64) queue.Task {
 	tb.Helper()
 	task, err := s.Get(context.Background(), id)
 	if err != nil {
@@ -38,6 +37,7 @@ func get(tb testing.TB, s *pgqueue.Store, id int64) queue.Task {
 	return task
 }
 
+// lastOutcome is the outcome of t's latest history entry.
 func lastOutcome(t queue.Task) string {
 	if len(t.History) == 0 {
 		return ""
@@ -45,12 +45,13 @@ func lastOutcome(t queue.Task) string {
 	return t.History[len(t.History)-1].Outcome
 }
 
-// TestLiveWorkerKeepsItsTasks: however long past their timeouts and leases,
-// a heartbeating worker's tasks (running or waiting in its prefetch) are
-// never taken by another worker's claim, and its outcomes are written.
-func TestLiveWorkerKeepsItsTasks(t *testing.T) {
+// testLiveWorkerKeepsItsTasks: however long past their timeouts, a
+// heartbeating worker's tasks (running or waiting in its prefetch) have no
+// lease, are never taken by another worker's claim, and its outcomes are
+// written.
+func testLiveWorkerKeepsItsTasks(t *testing.T, h *Harness) {
 	clk := newClock()
-	s := mustStore(t, clk)
+	s := h.open(t, clk)
 	for range 3 {
 		mustEnqueue(t, s, queue.EnqueueParams{Job: "j", Timeout: time.Second})
 	}
@@ -86,13 +87,14 @@ func TestLiveWorkerKeepsItsTasks(t *testing.T) {
 	}
 }
 
-// TestDeadWorkerTasksComeBack: once a worker's heartbeat is older than its
+// testDeadWorkerTasksComeBack: once a worker's heartbeat is older than its
 // stale limit, the next claim takes back its tasks: the started ones
 // charged (worker_died), the unstarted ones not (worker_died_unstarted).
-// The dead worker's next exchange learns it lost them and writes nothing.
-func TestDeadWorkerTasksComeBack(t *testing.T) {
+// The dead worker's next exchange learns it lost them and writes, recovers
+// and claims nothing.
+func testDeadWorkerTasksComeBack(t *testing.T, h *Harness) {
 	clk := newClock()
-	s := mustStore(t, clk)
+	s := h.open(t, clk)
 	var want []int64
 	for range 3 {
 		want = append(want, mustEnqueue(t, s, queue.EnqueueParams{Job: "j", Timeout: time.Hour}))
@@ -133,7 +135,6 @@ func TestDeadWorkerTasksComeBack(t *testing.T) {
 		}
 	}
 
-	// The dead worker's exchange writes nothing, recovers nothing, claims nothing.
 	mustEnqueue(t, s, queue.EnqueueParams{Job: "j"})
 	out := queue.Outcome{ID: claimed[0].ID, Attempt: claimed[0].Attempt, Kind: queue.Succeed}
 	hb.Started, hb.Limit = nil, 10
@@ -149,11 +150,11 @@ func TestDeadWorkerTasksComeBack(t *testing.T) {
 	}
 }
 
-// TestRecoveriesAreBounded: a task whose workers keep dying before its start
-// is recorded is never charged, but ends failed after MaxRecoveries.
-func TestRecoveriesAreBounded(t *testing.T) {
+// testRecoveriesAreBounded: a task whose workers keep dying before its
+// start is recorded is never charged, but ends failed after MaxRecoveries.
+func testRecoveriesAreBounded(t *testing.T, h *Harness) {
 	clk := newClock()
-	s := mustStore(t, clk)
+	s := h.open(t, clk)
 	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "j"})
 	for i := range queue.MaxRecoveries {
 		p := register(t, s, "w"+string(rune('a'+i)))
@@ -171,11 +172,10 @@ func TestRecoveriesAreBounded(t *testing.T) {
 	}
 }
 
-// TestUnregisterReturnsHeldTasks: a worker that leaves holding tasks gives
-// them back at once.
-func TestUnregisterReturnsHeldTasks(t *testing.T) {
-	clk := newClock()
-	s := mustStore(t, clk)
+// testUnregisterReturnsHeldTasks: a worker that leaves holding tasks gives
+// them back at once, and its next exchange learns it is gone.
+func testUnregisterReturnsHeldTasks(t *testing.T, h *Harness) {
+	s := h.open(t, newClock())
 	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "j"})
 	p := register(t, s, "a")
 	exchange(t, s, nil, p)
@@ -191,10 +191,10 @@ func TestUnregisterReturnsHeldTasks(t *testing.T) {
 	}
 }
 
-// TestRegisterRefusesATakenID: a new process never takes over a registered
+// testRegisterRefusesATakenID: a new process never takes over a registered
 // id, dead or alive, nor registers without a stale limit.
-func TestRegisterRefusesATakenID(t *testing.T) {
-	s := mustStore(t, newClock())
+func testRegisterRefusesATakenID(t *testing.T, h *Harness) {
+	s := h.open(t, newClock())
 	register(t, s, "a")
 	if err := s.Register(context.Background(), queue.WorkerInfo{ID: "a", StaleAfter: stale}); err == nil {
 		t.Error("a second registration of the same id succeeded")
@@ -204,40 +204,35 @@ func TestRegisterRefusesATakenID(t *testing.T) {
 	}
 }
 
-// TestHeartbeatsUseTheDatabaseClock: without an injected clock, a worker's
-// registration and heartbeats are the database server's time, as its
-// staleness is judged by.
-func TestHeartbeatsUseTheDatabaseClock(t *testing.T) {
+// testWorkersListsRegistrations: Workers shows what a worker registered,
+// its times on the store's clock, and the tasks it holds.
+func testWorkersListsRegistrations(t *testing.T, h *Harness) {
 	ctx := context.Background()
-	s := mustStore(t, nil)
-	before := dbNow(t, s)
+	clk := newClock()
+	s := h.open(t, clk)
+	start := clk.Now()
 	p := register(t, s, "a")
+	id := mustEnqueue(t, s, queue.EnqueueParams{Job: "j"})
+	clk.Advance(time.Second)
+	exchange(t, s, nil, p)
 	ws, err := s.Workers(ctx)
 	if err != nil || len(ws) != 1 {
-		t.Fatalf("workers %+v, %v", ws, err)
+		t.Fatalf("workers %+v, %v; want one", ws, err)
 	}
-	between(t, "started_at", ws[0].StartedAt, before, dbNow(t, s))
-	if ws[0].Host != "h" || ws[0].PID != 1 || ws[0].Command != "drain" || ws[0].StaleAfter != stale || len(ws[0].Tasks) != 0 {
-		t.Errorf("worker = %+v", ws[0])
+	w := ws[0]
+	if w.ID != "a" || w.Host != "h" || w.PID != 1 || w.Version != "test" || w.Command != "drain" || w.StaleAfter != stale ||
+		!w.StartedAt.Equal(start) || !w.HeartbeatAt.Equal(clk.Now()) || !slices.Equal(w.Tasks, []int64{id}) {
+		t.Errorf("worker = %+v; want a as registered, started %v, heartbeat %v, holding %d", w, start, clk.Now(), id)
 	}
-	// Move its heartbeat back an hour; the next exchange brings it to now.
-	execSQL(t, s, "UPDATE workers SET heartbeat_at = heartbeat_at - 3600000")
-	before = dbNow(t, s)
-	p.Limit = 0
-	if res := exchange(t, s, nil, p); res.Lost {
-		t.Fatal("lost")
-	}
-	ws, _ = s.Workers(ctx)
-	between(t, "heartbeat_at", ws[0].HeartbeatAt, before, dbNow(t, s))
 }
 
-// TestLeaselessRunningRowsOfNoWorkerComeBack: a running row whose worker is
-// not registered and whose lease is NULL or past year 9999 (only SQL by
+// testLeaselessRunningRowsOfNoWorkerComeBack: a running row whose worker
+// is not registered and whose lease is NULL or past year 9999 (only SQL by
 // hand makes one) is taken back by the next claim, not left running for
 // ever; a registered worker's tasks, which have no lease, are left alone.
-func TestLeaselessRunningRowsOfNoWorkerComeBack(t *testing.T) {
+func testLeaselessRunningRowsOfNoWorkerComeBack(t *testing.T, h *Harness) {
 	ctx := context.Background()
-	s := mustStore(t, newClock())
+	s := h.open(t, newClock())
 	held := mustEnqueue(t, s, queue.EnqueueParams{Job: "j", Queue: "mine"})
 	live := register(t, s, "live")
 	live.Queues = []string{"mine"}
@@ -252,7 +247,7 @@ func TestLeaselessRunningRowsOfNoWorkerComeBack(t *testing.T) {
 		"worker = 'gone', lease_until = NULL, attempt = 1, started_at = 1000", // started: its attempt is charged
 	} {
 		id := mustEnqueue(t, s, queue.EnqueueParams{Job: "j", Queue: "hand"})
-		execSQL(t, s, "UPDATE tasks SET state = 'running', "+set+" WHERE id = $1", id)
+		h.sql(t, s, fmt.Sprintf("UPDATE tasks SET state = 'running', %s WHERE id = %d", set, id))
 		stuck[id] = set
 	}
 	other := params
@@ -285,6 +280,9 @@ func TestLeaselessRunningRowsOfNoWorkerComeBack(t *testing.T) {
 	}
 	var outs []queue.Outcome
 	for _, c := range claimed {
+		if c.Invalid != "" {
+			t.Errorf("task %d claimed as invalid: %s", c.ID, c.Invalid)
+		}
 		outs = append(outs, queue.Outcome{ID: c.ID, Attempt: c.Attempt, Kind: queue.Succeed, StartedAt: c.StartedAt})
 	}
 	hand.Limit = 0
@@ -298,11 +296,11 @@ func TestLeaselessRunningRowsOfNoWorkerComeBack(t *testing.T) {
 	}
 }
 
-// TestNextWakeupAtStaleHeartbeat: a run loop wakes when a worker's
+// testNextWakeupAtStaleHeartbeat: a run loop wakes when a worker's
 // heartbeat goes stale, to take its tasks back.
-func TestNextWakeupAtStaleHeartbeat(t *testing.T) {
+func testNextWakeupAtStaleHeartbeat(t *testing.T, h *Harness) {
 	clk := newClock()
-	s := mustStore(t, clk)
+	s := h.open(t, clk)
 	register(t, s, "a")
 	got, err := s.NextWakeup(context.Background(), nil)
 	if want := clk.Now().Add(stale); err != nil || !got.Equal(want) {
