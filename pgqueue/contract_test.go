@@ -202,3 +202,29 @@ func TestDjangoCarriesThePostgresContract(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowUpsContractInsert: the documented PostgreSQL insert with
+// follow_ups, as a client of another language runs it, chains a task whose
+// payload is kept as written.
+func TestFollowUpsContractInsert(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t, nil)
+	var id int64
+	err := s.Pool().QueryRow(ctx, pgContract(t)["followups"], "first", nil, nil, nil, nil, nil, nil, nil,
+		`[{"job":"next","payload":{"b":1,  "a":2}},{"job":"hook","when":"done"}]`).Scan(&id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, s, nil, params)
+	exchange(t, s, []queue.Outcome{{ID: id, Attempt: 1, Kind: queue.Succeed, Result: []byte(`1`)}}, queue.ClaimParams{Worker: params.Worker})
+	next, err := s.List(ctx, queue.ListParams{Job: "next"})
+	if err != nil || len(next) != 1 {
+		t.Fatalf("chain steps = %+v, %v; want one", next, err)
+	}
+	if got, err := s.Get(ctx, next[0].ID); err != nil || string(got.Payload) != `{"b":1,  "a":2}` {
+		t.Errorf("chain step = %+v, %v; want next with its payload as written", got, err)
+	}
+	if hooks, err := s.List(ctx, queue.ListParams{Job: "hook"}); err != nil || len(hooks) != 1 {
+		t.Errorf("%d hooks, %v; want 1", len(hooks), err)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -207,28 +206,29 @@ func testFollowUpsAfterFailureAndCancel(t *testing.T, h *Harness) {
 	}
 }
 
-// testFollowUpsRejectBadSpecs: bad follow-up specs are refused as invalid,
-// with the same words as the SQLite store, the reference.
-func testFollowUpsRejectBadSpecs(t *testing.T, h *Harness) {
+// testFollowUpsShareTheOutcomeTransaction: the follow-ups are written by
+// the outcome's own transaction: when their insert fails, neither the
+// outcome nor its follow-ups are stored, so no crash can leave one without
+// the other.
+func testFollowUpsShareTheOutcomeTransaction(t *testing.T, h *Harness) {
+	clk := newClock()
+	s := h.open(t, clk)
 	ctx := context.Background()
-	lite, err := queue.Open(ctx, filepath.Join(t.TempDir(), "reference.db"))
-	if err != nil {
-		t.Fatal(err)
+	id := mustEnqueue(t, s, withFollowUps("first"))
+	exchange(t, s, nil, claimN(1))
+	// A second hook task breaks an index another program added: the hook's
+	// insert fails, and with it the whole exchange.
+	mustEnqueue(t, s, queue.EnqueueParams{Job: "hook", RunAt: clk.Now().Add(time.Hour)})
+	h.sql(t, s, "CREATE UNIQUE INDEX one_hook ON tasks (job) WHERE job = 'hook'")
+	out := []queue.Outcome{{ID: id, Attempt: 1, Kind: queue.Succeed}}
+	if _, err := s.Exchange(ctx, out, queue.ClaimParams{Worker: params.Worker}); err == nil {
+		t.Fatal("exchange succeeded although its follow-up could not be inserted")
 	}
-	defer lite.Close()
-	s := h.open(t, newClock())
-	for _, then := range [][]queue.FollowUp{
-		{{Job: ""}},
-		{{Job: "x", When: "later"}},
-		{{Job: "x", When: queue.WhenDone, Payload: json.RawMessage(`[1]`)}},
-		{{Job: "x", Then: []queue.FollowUp{{Job: "y", Priority: -1}}}},
-	} {
-		p := queue.EnqueueParams{Job: "a", Then: then}
-		_, serr := s.Enqueue(ctx, p)
-		_, lerr := lite.Enqueue(ctx, p)
-		if !errors.Is(serr, queue.ErrInvalid) || lerr == nil || serr.Error() != lerr.Error() {
-			t.Errorf("enqueue with %+v:\n store:  %v\n sqlite: %v", then, serr, lerr)
-		}
+	if task := get(t, s, id); task.State != queue.Running {
+		t.Errorf("task is %s; want still running (the outcome rolled back with its follow-ups)", task.State)
+	}
+	if n := len(followUps(t, s, "next")); n != 0 {
+		t.Errorf("%d chain steps stored by a failed exchange", n)
 	}
 }
 
@@ -271,51 +271,44 @@ func testFollowUpsToleratesBadColumn(t *testing.T, h *Harness) {
 	}
 }
 
-// testFollowUpsAfterRecoveredFinalFailure: a task that ends failed because
-// its lease ran out on its last attempt runs its hook too (the recovery's
-// transaction enqueues it).
-func testFollowUpsAfterRecoveredFinalFailure(t *testing.T, h *Harness) {
-	clk := newClock()
-	s := h.open(t, clk)
-	p := withFollowUps("vanished")
-	p.MaxAttempts = 1
-	id := mustEnqueue(t, s, p)
-	exchange(t, s, nil, claimN(1))
-	clk.Advance(time.Hour) // past the lease: the next claim takes it back, with no attempt left
-	res := exchange(t, s, nil, queue.ClaimParams{Worker: "w2", Limit: 1, DefaultTimeout: time.Minute, DefaultMaxAttempts: 3})
-	if res.Recovered != 1 {
-		t.Fatalf("recovered %d; want 1", res.Recovered)
-	}
-	if len(res.Claimed) != 1 || res.Claimed[0].Job != "hook" {
-		t.Fatalf("claimed %+v; want the hook", res.Claimed)
-	}
-	_, ht := hookOf(t, res.Claimed[0])
-	if ht.ID != id || ht.State != "failed" {
-		t.Errorf("hook's task = %+v; want %d failed", ht, id)
-	}
-	if n := len(followUps(t, s, "next")); n != 0 {
-		t.Errorf("%d chain steps after a failure", n)
-	}
-}
-
-// testFollowUpsAfterDeadWorker: a dead registered worker's task on its
-// last attempt runs its hook too.
-func testFollowUpsAfterDeadWorker(t *testing.T, h *Harness) {
-	clk := newClock()
-	s := h.open(t, clk)
-	p := withFollowUps("orphan")
-	p.MaxAttempts = 1
-	id := mustEnqueue(t, s, p)
-	a := register(t, s, "a")
-	a.Starts = 1
-	exchange(t, s, nil, a)
-	clk.Advance(stale)
-	res := exchange(t, s, nil, register(t, s, "b"))
-	if res.Recovered != 1 || len(res.Claimed) != 1 || res.Claimed[0].Job != "hook" {
-		t.Fatalf("exchange = recovered %d, claimed %+v; want 1 and the hook", res.Recovered, res.Claimed)
-	}
-	if _, ht := hookOf(t, res.Claimed[0]); ht.ID != id || ht.State != "failed" || ht.Error == nil || *ht.Error != queue.WorkerDiedError {
-		t.Errorf("hook's task = %+v; want %d failed with %q", ht, id, queue.WorkerDiedError)
+// testFollowUpsAfterTakeBack: a task taken back on its last attempt, its
+// lease run out or its registered worker dead, ends failed and runs its
+// hook too (the recovery's transaction enqueues it), but no chain step.
+func testFollowUpsAfterTakeBack(t *testing.T, h *Harness) {
+	for _, tt := range []struct {
+		name, err string
+		claim     func(t *testing.T, s queue.Backend, clk *clock) queue.ExchangeResult // claims the task, then takes it back
+	}{
+		{"lease expired", queue.LeaseExpiredError, func(t *testing.T, s queue.Backend, clk *clock) queue.ExchangeResult {
+			exchange(t, s, nil, params)
+			clk.Advance(time.Hour) // past the lease
+			return exchange(t, s, nil, queue.ClaimParams{Worker: "w2", Limit: 1, DefaultTimeout: time.Minute, DefaultMaxAttempts: 3})
+		}},
+		{"worker died", queue.WorkerDiedError, func(t *testing.T, s queue.Backend, clk *clock) queue.ExchangeResult {
+			a := register(t, s, "a")
+			a.Starts = 1
+			exchange(t, s, nil, a)
+			clk.Advance(stale)
+			return exchange(t, s, nil, register(t, s, "b"))
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			s := h.open(t, clk)
+			p := withFollowUps("vanished")
+			p.MaxAttempts = 1
+			id := mustEnqueue(t, s, p)
+			res := tt.claim(t, s, clk)
+			if res.Recovered != 1 || len(res.Claimed) != 1 || res.Claimed[0].Job != "hook" {
+				t.Fatalf("exchange = recovered %d, claimed %+v; want 1 and the hook", res.Recovered, res.Claimed)
+			}
+			if _, ht := hookOf(t, res.Claimed[0]); ht.ID != id || ht.State != "failed" || ht.Error == nil || *ht.Error != tt.err {
+				t.Errorf("hook's task = %+v; want %d failed with %q", ht, id, tt.err)
+			}
+			if n := len(followUps(t, s, "next")); n != 0 {
+				t.Errorf("%d chain steps after a failure", n)
+			}
+		})
 	}
 }
 

@@ -184,10 +184,9 @@ var tests = []test{
 	{"FollowUpsAfterSuccess", testFollowUpsAfterSuccess},
 	{"FollowUpsHookGetsTextResult", testFollowUpsHookGetsTextResult},
 	{"FollowUpsAfterFailureAndCancel", testFollowUpsAfterFailureAndCancel},
-	{"FollowUpsRejectBadSpecs", testFollowUpsRejectBadSpecs},
+	{"FollowUpsShareTheOutcomeTransaction", testFollowUpsShareTheOutcomeTransaction},
 	{"FollowUpsToleratesBadColumn", testFollowUpsToleratesBadColumn},
-	{"FollowUpsAfterRecoveredFinalFailure", testFollowUpsAfterRecoveredFinalFailure},
-	{"FollowUpsAfterDeadWorker", testFollowUpsAfterDeadWorker},
+	{"FollowUpsAfterTakeBack", testFollowUpsAfterTakeBack},
 	{"FollowUpsInBatches", testFollowUpsInBatches},
 	{"PurgeGroup", testPurgeGroup},
 

@@ -32,6 +32,10 @@ func testValidationMatchesSQLite(t *testing.T, h *Harness) {
 		{Job: "x", Timeout: queue.MaxTimeout + time.Millisecond},
 		{Job: "x", RunAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{Job: "x", UniqueKey: "  "},
+		{Job: "x", Then: []queue.FollowUp{{Job: ""}}},
+		{Job: "x", Then: []queue.FollowUp{{Job: "y", When: "later"}}},
+		{Job: "x", Then: []queue.FollowUp{{Job: "y", When: queue.WhenDone, Payload: []byte(`[1]`)}}},
+		{Job: "x", Then: []queue.FollowUp{{Job: "y", Then: []queue.FollowUp{{Job: "z", Priority: -1}}}}},
 	}
 	for _, p := range tasks {
 		_, lerr := lite.Enqueue(ctx, p)
