@@ -45,29 +45,7 @@ func (s *Store) Overview(ctx context.Context) (queue.Overview, error) {
 		if err := overviewQueues(ctx, tx, &o); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, statusRunSQL, queue.StatusRunningLimit)
-		if err != nil {
-			return err
-		}
-		if o.Running, err = collectTasks(rows, true); err != nil {
-			return err
-		}
-		nowMS := now.UnixMilli()
-		hour, day := nowMS-time.Hour.Milliseconds(), nowMS-24*time.Hour.Milliseconds()
-		if err := tx.QueryRow(ctx, failuresSQL, hour, day, nowMS).Scan(&o.FailedLastHour, &o.FailedLastDay); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, donePerMinuteSQL, hour, nowMS)
-		if err != nil {
-			return err
-		}
-		var minute, n int
-		_, err = pgx.ForEachRow(rows, []any{&minute, &n}, func() error {
-			if minute >= 0 && minute < len(o.DonePerMinute) {
-				o.DonePerMinute[minute] = n
-			}
-			return nil
-		})
+		o.Activity, err = readActivity(ctx, tx, now)
 		return err
 	})
 	return o, wrap("read overview", err)

@@ -39,32 +39,41 @@ func (s *Store) Status(ctx context.Context) (queue.Status, error) {
 		if err := statusQueues(ctx, tx, &st); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, statusRunSQL, queue.StatusRunningLimit)
-		if err != nil {
-			return err
-		}
-		if st.Running, err = collectTasks(rows, true); err != nil {
-			return err
-		}
-		nowMS := now.UnixMilli()
-		hour, day := nowMS-time.Hour.Milliseconds(), nowMS-24*time.Hour.Milliseconds()
-		if err := tx.QueryRow(ctx, failuresSQL, hour, day, nowMS).Scan(&st.FailedLastHour, &st.FailedLastDay); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, donePerMinuteSQL, hour, nowMS)
-		if err != nil {
-			return err
-		}
-		var minute, n int
-		_, err = pgx.ForEachRow(rows, []any{&minute, &n}, func() error {
-			if minute >= 0 && minute < len(st.DonePerMinute) {
-				st.DonePerMinute[minute] = n
-			}
-			return nil
-		})
+		st.Activity, err = readActivity(ctx, tx, now)
 		return err
 	})
 	return st, wrap("read status", err)
+}
+
+// readActivity reads the running tasks, the failures of the hour and the
+// day before now, and what finished in each minute of the hour, in tx
+// (Status and Overview both show them).
+func readActivity(ctx context.Context, tx pgx.Tx, now time.Time) (queue.Activity, error) {
+	var a queue.Activity
+	rows, err := tx.Query(ctx, statusRunSQL, queue.StatusRunningLimit)
+	if err != nil {
+		return a, err
+	}
+	if a.Running, err = collectTasks(rows, true); err != nil {
+		return a, err
+	}
+	nowMS := now.UnixMilli()
+	hour, day := nowMS-time.Hour.Milliseconds(), nowMS-24*time.Hour.Milliseconds()
+	if err := tx.QueryRow(ctx, failuresSQL, hour, day, nowMS).Scan(&a.FailedLastHour, &a.FailedLastDay); err != nil {
+		return a, err
+	}
+	rows, err = tx.Query(ctx, donePerMinuteSQL, hour, nowMS)
+	if err != nil {
+		return a, err
+	}
+	var minute, n int
+	_, err = pgx.ForEachRow(rows, []any{&minute, &n}, func() error {
+		if minute >= 0 && minute < len(a.DonePerMinute) {
+			a.DonePerMinute[minute] = n
+		}
+		return nil
+	})
+	return a, err
 }
 
 // statusQueues fills st.Queues: counts by state and the oldest due task.

@@ -14,15 +14,7 @@ import (
 type Overview struct {
 	Now    time.Time
 	Queues []QueueOverview // by name: queues with a backlog or a task finished in the last hour
-	// Running lists the running tasks that started first, up to
-	// StatusRunningLimit, with their worker and lease.
-	Running []Task
-	// FailedLastHour and FailedLastDay count tasks that ended failed in the
-	// hour and the day before Now.
-	FailedLastHour, FailedLastDay int
-	// DonePerMinute counts tasks that reached a final state in each of the
-	// 60 minutes before Now, oldest minute first.
-	DonePerMinute [60]int
+	Activity
 }
 
 // DoneLastHour is the sum of DonePerMinute: the throughput of the last hour.
@@ -54,7 +46,7 @@ const finishedByQueueSQL = `SELECT queue, state, count(*) FROM tasks
 func (s *Store) Overview(ctx context.Context) (Overview, error) {
 	now := s.now()
 	nowMS := now.UnixMilli()
-	hour, day := nowMS-time.Hour.Milliseconds(), nowMS-24*time.Hour.Milliseconds()
+	hour := nowMS - time.Hour.Milliseconds()
 	o := Overview{Now: now}
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		byQueue := map[string]int{}
@@ -98,28 +90,16 @@ func (s *Store) Overview(ctx context.Context) (Overview, error) {
 			return err
 		}
 		sortQueues(o.Queues)
-		if o.Running, err = runningTasks(ctx, tx); err != nil {
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, failuresSQL, hour, day, nowMS).Scan(&o.FailedLastHour, &o.FailedLastDay); err != nil {
-			return err
-		}
-		return eachRow(ctx, tx, donePerMinuteSQL, []any{hour, nowMS}, func(rows *sql.Rows) error {
-			var minute, n int
-			if err := rows.Scan(&minute, &n); err != nil {
-				return err
-			}
-			if minute >= 0 && minute < len(o.DonePerMinute) {
-				o.DonePerMinute[minute] = n
-			}
-			return nil
-		})
+		o.Activity, err = readActivity(ctx, tx, now)
+		return err
 	})
 	return o, wrap("read overview", err)
 }
 
-func runningTasks(ctx context.Context, tx *sql.Tx) ([]Task, error) {
-	var out []Task
+// readActivity reads the running tasks, the failures of the hour and the
+// day before now, and what finished in each minute of the hour, in tx.
+func readActivity(ctx context.Context, tx *sql.Tx, now time.Time) (Activity, error) {
+	var a Activity
 	err := eachRow(ctx, tx, "SELECT "+listColumns+" FROM tasks WHERE state = 'running' ORDER BY started_at, id LIMIT ?",
 		[]any{StatusRunningLimit}, func(rows *sql.Rows) error {
 			t, err := scanTask(rows)
@@ -127,10 +107,28 @@ func runningTasks(ctx context.Context, tx *sql.Tx) ([]Task, error) {
 				return err
 			}
 			t.Payload = nil
-			out = append(out, t)
+			a.Running = append(a.Running, t)
 			return nil
 		})
-	return out, err
+	if err != nil {
+		return a, err
+	}
+	nowMS := now.UnixMilli()
+	hour, day := nowMS-time.Hour.Milliseconds(), nowMS-24*time.Hour.Milliseconds()
+	if err := tx.QueryRowContext(ctx, failuresSQL, hour, day, nowMS).Scan(&a.FailedLastHour, &a.FailedLastDay); err != nil {
+		return a, err
+	}
+	err = eachRow(ctx, tx, donePerMinuteSQL, []any{hour, nowMS}, func(rows *sql.Rows) error {
+		var minute, n int
+		if err := rows.Scan(&minute, &n); err != nil {
+			return err
+		}
+		if minute >= 0 && minute < len(a.DonePerMinute) {
+			a.DonePerMinute[minute] = n
+		}
+		return nil
+	})
+	return a, err
 }
 
 // sortQueues orders queues by name.

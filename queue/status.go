@@ -13,6 +13,12 @@ const StatusRunningLimit = 20
 type Status struct {
 	Now    time.Time
 	Queues []QueueStatus // by name
+	Activity
+}
+
+// Activity is what Status and Overview both show beside their queues: what
+// runs now, and what finished before Now.
+type Activity struct {
 	// Running lists the running tasks that started first, up to StatusRunningLimit,
 	// with their worker and lease (no payload, result or history).
 	Running []Task
@@ -108,45 +114,8 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 			return err
 		}
 
-		rows, err = tx.QueryContext(ctx, "SELECT "+listColumns+
-			" FROM tasks WHERE state = 'running' ORDER BY started_at, id LIMIT ?", StatusRunningLimit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			t, err := scanTask(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			t.Payload = nil
-			st.Running = append(st.Running, t)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-
-		hour, day := nowMS-time.Hour.Milliseconds(), nowMS-24*time.Hour.Milliseconds()
-		if err := tx.QueryRowContext(ctx, failuresSQL, hour, day, nowMS).Scan(&st.FailedLastHour, &st.FailedLastDay); err != nil {
-			return err
-		}
-
-		rows, err = tx.QueryContext(ctx, donePerMinuteSQL, nowMS-time.Hour.Milliseconds(), nowMS)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var minute, n int
-			if err := rows.Scan(&minute, &n); err != nil {
-				return err
-			}
-			if minute >= 0 && minute < len(st.DonePerMinute) {
-				st.DonePerMinute[minute] = n
-			}
-		}
-		return rows.Err()
+		st.Activity, err = readActivity(ctx, tx, now)
+		return err
 	})
 	return st, wrap("read status", err)
 }
