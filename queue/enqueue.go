@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
 
 	"github.com/sluicehq/sluice/sqlitewal"
 )
@@ -105,9 +107,70 @@ func validateFollowUps(fs []FollowUp, path string) []string {
 		if f.When == WhenDone && len(f.Payload) > 0 && !isJSONObject(f.Payload) {
 			problems = append(problems, at+": a hook's payload must be a JSON object (it gets the finished task under \"task\")")
 		}
+		problems = append(problems, unreadableText(f, at)...)
 		problems = append(problems, validateFollowUps(f.Then, at+".")...)
 	}
 	return problems
+}
+
+// unreadableText names the text in f that PostgreSQL keeps in its json
+// follow_ups column but cannot read back as text: a NUL character (the
+// escape \u0000, or a NUL in a name, which the column's JSON holds as that
+// escape) and a lone UTF-16 surrogate escape (\ud800). Every statement that
+// reads the spec would fail, so both stores refuse it at enqueue.
+func unreadableText(f FollowUp, at string) []string {
+	var problems []string
+	for _, field := range []struct{ name, v string }{{"job", f.Job}, {"queue", f.Queue}, {"group", f.Group}} {
+		if strings.ContainsRune(field.v, 0) {
+			problems = append(problems, fmt.Sprintf("%s: %s holds a NUL character, which PostgreSQL cannot store as text", at, field.name))
+		}
+	}
+	if esc := badEscape(f.Payload); esc != "" {
+		what := "a lone UTF-16 surrogate"
+		if esc == `\u0000` {
+			what = "a NUL character"
+		}
+		problems = append(problems, fmt.Sprintf("%s: payload holds the escape %s (%s), which PostgreSQL cannot read back from a follow-up",
+			at, esc, what))
+	}
+	return problems
+}
+
+// badEscape returns the first \u escape in the JSON text b that is \u0000
+// or a surrogate not in a high-low pair, or "". b is valid JSON, so every
+// backslash is inside a string and starts an escape.
+func badEscape(b []byte) string {
+	unit := func(i int) (rune, bool) { // the code unit of a \uXXXX at b[i:]
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r, ok := unit(i)
+		if !ok {
+			i++ // a one-letter escape: skip the escaped character
+			continue
+		}
+		switch {
+		case r == 0:
+			return string(b[i : i+6])
+		case utf16.IsSurrogate(r) && r < 0xdc00:
+			if low, ok := unit(i + 6); ok && low >= 0xdc00 && low <= 0xdfff {
+				i += 6 // the pair's low half
+			} else {
+				return string(b[i : i+6])
+			}
+		case utf16.IsSurrogate(r):
+			return string(b[i : i+6])
+		}
+		i += 5
+	}
+	return ""
 }
 
 func isJSONObject(b json.RawMessage) bool {

@@ -36,6 +36,10 @@ func testValidationMatchesSQLite(t *testing.T, h *Harness) {
 		{Job: "x", Then: []queue.FollowUp{{Job: "y", When: "later"}}},
 		{Job: "x", Then: []queue.FollowUp{{Job: "y", When: queue.WhenDone, Payload: []byte(`[1]`)}}},
 		{Job: "x", Then: []queue.FollowUp{{Job: "y", Then: []queue.FollowUp{{Job: "z", Priority: -1}}}}},
+		// Text PostgreSQL's json cannot read back (docs/postgresql.md).
+		{Job: "x", Then: []queue.FollowUp{{Job: "y", When: queue.WhenDone, Payload: []byte(`{"s":"x\u0000y"}`)}}},
+		{Job: "x", Then: []queue.FollowUp{{Job: "y", Then: []queue.FollowUp{{Job: "z", Payload: []byte(`["\udc00"]`)}}}}},
+		{Job: "x", Then: []queue.FollowUp{{Job: "y", Payload: []byte(`{"\ud83d":1}`), Group: "g\x00"}}},
 	}
 	for _, p := range tasks {
 		_, lerr := lite.Enqueue(ctx, p)
