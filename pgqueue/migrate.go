@@ -21,6 +21,11 @@ var ErrTooNew = errors.New("database schema is newer than this binary")
 // processes: the first bytes of "sluice-m" as a number.
 const migrationLock int64 = 0x736c7569_63652d6d
 
+// syncLock is the pg_advisory_xact_lock key that serializes SyncSchedules
+// across processes: "sluice-s". Another program's advisory locks must not
+// use these two keys.
+const syncLock int64 = 0x736c7569_63652d73
+
 // The migration table: one row per applied migration (PRAGMA user_version's
 // place in SQLite).
 const migrationsTable = `CREATE TABLE IF NOT EXISTS sluice_migrations (

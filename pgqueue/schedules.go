@@ -222,12 +222,15 @@ func (s *Store) ResumeSchedule(ctx context.Context, name string) (queue.Schedule
 // with the CLI; SourceEnv schedules missing from ps are removed (their tasks
 // stay). SourceCLI schedules are never touched: a name taken by one is an
 // error wrapping queue.ErrScheduleExists. Processes syncing at once take
-// turns (the schedules table is locked for the transaction).
+// turns (an advisory lock held for the transaction, syncLock), and each
+// locks the rows it reads: it waits for a firer that holds one, reads the
+// next run that firer moved, and firers skip the rows it holds. Locking the
+// table instead deadlocked with FireDue (row locks first, then the table's
+// ROW EXCLUSIVE lock for its update) and with ResumeSchedule.
 func (s *Store) SyncSchedules(ctx context.Context, ps []queue.ScheduleParams) (queue.SyncResult, error) {
 	var res queue.SyncResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// SHARE ROW EXCLUSIVE: one syncer at a time; firing (row locks) waits.
-		if _, err := tx.Exec(ctx, "LOCK TABLE schedules IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", syncLock); err != nil {
 			return err
 		}
 		now, err := s.readNow(ctx, tx)
@@ -253,7 +256,8 @@ func syncSchedules(ctx context.Context, tx pgx.Tx, ps []queue.ScheduleParams, no
 			return res, err
 		}
 	}
-	rows, err := tx.Query(ctx, "SELECT "+scheduleColumns+" FROM schedules")
+	// Every row (CLI ones are only read, but are names to check).
+	rows, err := tx.Query(ctx, "SELECT "+scheduleColumns+" FROM schedules ORDER BY id FOR UPDATE")
 	if err != nil {
 		return res, err
 	}

@@ -210,6 +210,7 @@ var tests = []test{
 	{"Repeats", testRepeats},
 	{"PauseResumeSkipsMissed", testPauseResumeSkipsMissed},
 	{"SyncSchedules", testSyncSchedules},
+	{"SyncBesideFireDue", testSyncBesideFireDue},
 	{"NextWakeupAndEnqueued", testNextWakeupAndEnqueued},
 	{"UnknownZone", testUnknownZone},
 	{"NextWakeupAcrossPriorities", testNextWakeupAcrossPriorities},
