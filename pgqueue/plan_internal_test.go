@@ -56,6 +56,13 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"outcomes", outcomesSQL, outArgs, []string{"tasks_pkey"}},
 		{"next wakeup", fmt.Sprintf(nextWakeupSQL, "", maxMS), nil, []string{"tasks_due", "tasks_lease"}},
 		{"prune by age", pruneAgeSQL, []any{"succeeded", 100, 500}, []string{"tasks_state"}},
+		// Retention by count runs every minute on every worker: it walks
+		// tasks_state from the end, not the whole finished history.
+		// (pruneNullLineSQL runs only when fewer tasks than the count
+		// have a finish time.)
+		{"prune line", pruneLineSQL, []any{"succeeded", 99}, []string{"tasks_state"}},
+		{"prune by count", pruneCountSQL, []any{"succeeded", 100, 100, 500}, []string{"tasks_state"}},
+		{"prune without finish time", pruneNullSQL, []any{"succeeded", maxMS, 500}, []string{"tasks_state"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,18 +18,34 @@ const (
 	pruneAgeSQL = `DELETE FROM tasks WHERE id IN (
 		SELECT id FROM tasks WHERE state = $1::text AND finished_at < $2
 		ORDER BY finished_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)`
-	// pruneLineSQL finds the ($2+1)-th newest task: the newest one to keep.
-	pruneLineSQL = `SELECT finished_at, id FROM tasks WHERE state = $1::text
-		ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1 OFFSET $2`
+	// A task without a finish time (written by another program) counts as
+	// older than every task with one, as in SQLite, where NULL sorts first.
+	// The statements read tasks with a finish time and tasks without one
+	// apart, each in the order of tasks_state (state, finished_at), so a
+	// long history is walked from its end instead of read whole and sorted.
+
+	// pruneLineSQL finds the ($2+1)-th newest task with a finish time.
+	pruneLineSQL = `SELECT finished_at, id FROM tasks WHERE state = $1::text AND finished_at IS NOT NULL
+		ORDER BY finished_at DESC, id DESC LIMIT 1 OFFSET $2`
+	// pruneNullLineSQL finds the line among tasks without a finish time,
+	// when fewer than $2+1 tasks have one: the ($2+1-those)-th newest by id.
+	pruneNullLineSQL = `SELECT id FROM tasks WHERE state = $1::text AND finished_at IS NULL
+		ORDER BY id DESC LIMIT 1 OFFSET $2::bigint - (
+			SELECT count(*) FROM tasks WHERE state = $1::text AND finished_at IS NOT NULL)`
 	// pruneCountSQL deletes up to $4 tasks older than the line ($2, $3).
 	pruneCountSQL = `DELETE FROM tasks WHERE id IN (
 		SELECT id FROM tasks WHERE state = $1::text
-		AND (finished_at IS NULL OR finished_at < $2::bigint OR (finished_at = $2::bigint AND id < $3))
-		ORDER BY finished_at NULLS FIRST, id LIMIT $4 FOR UPDATE SKIP LOCKED)`
-	// pruneCountNullSQL is pruneCountSQL for a line without a finish time.
-	pruneCountNullSQL = `DELETE FROM tasks WHERE id IN (
-		SELECT id FROM tasks WHERE state = $1::text AND finished_at IS NULL AND id < $3 AND $2::bigint IS NULL
-		ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)`
+		AND finished_at <= $2::bigint AND (finished_at < $2::bigint OR id < $3)
+		ORDER BY finished_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)`
+	// pruneNullSQL deletes up to $3 tasks without a finish time and an id
+	// below $2. It runs until none is left, so any order does; ordering by
+	// the index's columns makes the planner walk tasks_state to the few
+	// such tasks (it takes "finished_at IS NULL" for as common as among
+	// queued tasks, and would otherwise scan the table or the primary key).
+	// The ids go in as an array, found through the primary key.
+	pruneNullSQL = `DELETE FROM tasks WHERE id = ANY(ARRAY(
+		SELECT id FROM tasks WHERE state = $1::text AND finished_at IS NULL AND id < $2
+		ORDER BY state, finished_at LIMIT $3 FOR UPDATE SKIP LOCKED))`
 )
 
 // Prune deletes the tasks in final state st that k does not keep, oldest
@@ -54,28 +70,37 @@ func (s *Store) Prune(ctx context.Context, st queue.State, k queue.Keep, batch i
 		}
 	}
 	if k.Count > 0 {
-		// The Count-th newest task marks the line: everything older goes.
-		// Tasks finishing meanwhile are newer, so the line stays right.
-		var (
-			at *int64
-			id int64
-		)
-		err := s.pool.QueryRow(ctx, pruneLineSQL, string(st), k.Count-1).Scan(&at, &id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return p, nil // Count or fewer: nothing to do
-		}
-		if err != nil {
-			return p, fmt.Errorf("prune %s tasks beyond the newest %d: %w", st, k.Count, err)
-		}
-		q := pruneCountSQL
-		if at == nil { // the line is among tasks without a finish time, which sort first
-			q = pruneCountNullSQL
-		}
-		if err := s.deleteBatches(ctx, &p, q, string(st), at, id, batch); err != nil {
+		if err := s.pruneCount(ctx, &p, st, k.Count, batch); err != nil {
 			return p, fmt.Errorf("prune %s tasks beyond the newest %d: %w", st, k.Count, err)
 		}
 	}
 	return p, nil
+}
+
+// pruneCount deletes the tasks in state st older than the count-th newest.
+// That task marks the line; tasks finishing meanwhile are newer, so the line
+// stays right.
+func (s *Store) pruneCount(ctx context.Context, p *queue.Pruned, st queue.State, count, batch int) error {
+	var at, id int64
+	err := s.pool.QueryRow(ctx, pruneLineSQL, string(st), count-1).Scan(&at, &id)
+	if err == nil {
+		// Every task without a finish time is older than the line.
+		if err := s.deleteBatches(ctx, p, pruneNullSQL, string(st), int64(math.MaxInt64), batch); err != nil {
+			return err
+		}
+		return s.deleteBatches(ctx, p, pruneCountSQL, string(st), at, id, batch)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	err = s.pool.QueryRow(ctx, pruneNullLineSQL, string(st), count-1).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // count or fewer: nothing to do
+	}
+	if err != nil {
+		return err
+	}
+	return s.deleteBatches(ctx, p, pruneNullSQL, string(st), id, batch)
 }
 
 // deleteBatches runs a DELETE whose last argument is its batch size until it
