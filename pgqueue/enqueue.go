@@ -8,13 +8,17 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluicehq/sluice/queue"
 )
 
 // insertSQL adds one task, or, when a queued or running task holds its
 // unique key, returns that task's id with duplicate set: one statement, one
-// round trip. $11 is now (nowParam), $12 the follow-ups.
+// round trip. The conflict names tasks_unique (its column and predicate),
+// so any other conflict, such as an id taken by a row inserted with an
+// explicit id, fails the statement instead of passing for a duplicate.
+// $11 is now (nowParam), $12 the follow-ups.
 //
 // The look-up reads the statement's snapshot; a holder that committed while
 // the insert waited on it is not in it, and neither row comes back. enqueue
@@ -26,7 +30,7 @@ ins AS (
     SELECT $1::text, $2::text, $3::text, $4::bigint, coalesce($5::bigint, c.now), c.now, $6::bigint, $7::bigint, $8::text, $9::text,
            $12::json
     FROM c
-    ON CONFLICT DO NOTHING
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('queued', 'running') DO NOTHING
     RETURNING id)
 SELECT id, false FROM ins
 UNION ALL
@@ -93,7 +97,7 @@ func (s *Store) enqueue(ctx context.Context, q querier, p queue.EnqueueParams) (
 		var r queue.Enqueued
 		err := q.QueryRow(ctx, insertSQL, args...).Scan(&r.ID, &r.Duplicate)
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return r, wrap("enqueue", err)
+			return r, wrap("enqueue", explainIDTaken(err))
 		}
 	}
 	return queue.Enqueued{}, fmt.Errorf("enqueue: unique key %q: its holder changed %d times in a row", p.UniqueKey, insertTries)
@@ -195,7 +199,7 @@ func (s *Store) EnqueueManyUnique(ctx context.Context, ps []queue.EnqueueParams)
 		return err
 	})
 	if err != nil {
-		return nil, wrap("enqueue batch", err)
+		return nil, wrap("enqueue batch", explainIDTaken(err))
 	}
 	s.notify()
 	return rs, nil
@@ -227,7 +231,7 @@ func (s *Store) EnqueueManyTx(ctx context.Context, tx pgx.Tx, ps []queue.Enqueue
 		if rerr := sp.Rollback(run); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
 			err = errors.Join(err, fmt.Errorf("undo: %w", rerr))
 		}
-		return nil, wrap("enqueue batch", err)
+		return nil, wrap("enqueue batch", explainIDTaken(err))
 	}
 	return enqueuedIDs(rs), nil
 }
@@ -301,6 +305,20 @@ func (s *Store) enqueueEach(ctx, run context.Context, tx pgx.Tx, ps []queue.Enqu
 		rs[i] = r
 	}
 	return rs, nil
+}
+
+// resetIDSQL moves the tasks' id sequence past the highest id, after a
+// program inserted tasks with explicit ids (a copy from SQLite, say).
+const resetIDSQL = `SELECT setval(pg_get_serial_sequence('tasks', 'id'), (SELECT max(id) FROM tasks))`
+
+// explainIDTaken adds the cure to a primary key conflict: the identity
+// drew an id that a row inserted with an explicit id already has.
+func explainIDTaken(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "tasks_pkey" {
+		return fmt.Errorf("%w: the id sequence is behind ids inserted explicitly; run %s once", err, resetIDSQL)
+	}
+	return err
 }
 
 func hasUniqueKey(ps []queue.EnqueueParams) bool {
