@@ -132,6 +132,24 @@ var (
 // changes and the error names every such task.
 func (s *Store) Retry(ctx context.Context, ids []int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Lock every task at once in id order, as Cancel does: two calls
+		// locking in their callers' orders could wait on each other.
+		type row struct {
+			state string
+			key   *string
+		}
+		found := make(map[int64]row, len(ids))
+		rows, err := tx.Query(ctx, "SELECT id, state, unique_key FROM tasks WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE", ids)
+		if err != nil {
+			return err
+		}
+		var (
+			id int64
+			r  row
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&id, &r.state, &r.key}, func() error { found[id] = r; return nil }); err != nil {
+			return err
+		}
 		var problems []error
 		seen := map[int64]bool{}
 		keys := map[string]int64{} // unique keys this call will take
@@ -140,7 +158,12 @@ func (s *Store) Retry(ctx context.Context, ids []int64) error {
 				continue
 			}
 			seen[id] = true
-			problem, err := retryProblem(ctx, tx, id, keys)
+			r, ok := found[id]
+			if !ok {
+				problems = append(problems, fmt.Errorf("task %d: %w", id, queue.ErrNotFound))
+				continue
+			}
+			problem, err := retryProblem(ctx, tx, id, r.state, r.key, keys)
 			if err != nil {
 				return fmt.Errorf("task %d: %w", id, err)
 			}
@@ -151,7 +174,7 @@ func (s *Store) Retry(ctx context.Context, ids []int64) error {
 		if len(problems) > 0 {
 			return errors.Join(problems...)
 		}
-		_, err := tx.Exec(ctx, retryIDsSQL, s.nowArg(), ids)
+		_, err = tx.Exec(ctx, retryIDsSQL, s.nowArg(), ids)
 		if isUniqueViolation(err) {
 			// An enqueue took a key between the check and the update.
 			err = fmt.Errorf("%w: %w", queue.ErrKeyHeld, err)
@@ -161,19 +184,10 @@ func (s *Store) Retry(ctx context.Context, ids []int64) error {
 	return wrap("retry", err)
 }
 
-// retryProblem says why task id cannot be retried, or nil; keys collects
-// the unique keys the call takes. It locks the task's row.
-func retryProblem(ctx context.Context, tx pgx.Tx, id int64, keys map[string]int64) (problem, err error) {
-	var (
-		state string
-		key   *string
-	)
-	err = tx.QueryRow(ctx, "SELECT state, unique_key FROM tasks WHERE id = $1 FOR UPDATE", id).Scan(&state, &key)
+// retryProblem says why task id, in state with unique key key, cannot be
+// retried, or nil; keys collects the unique keys the call takes.
+func retryProblem(ctx context.Context, tx pgx.Tx, id int64, state string, key *string, keys map[string]int64) (problem, err error) {
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("task %d: %w", id, queue.ErrNotFound), nil
-	case err != nil:
-		return nil, err
 	case state != string(queue.Failed) && state != string(queue.Cancelled):
 		return fmt.Errorf("task %d is %s: %w", id, state, queue.ErrNotRetryable), nil
 	case key == nil:
@@ -207,20 +221,37 @@ func (s *Store) RetryFailed(ctx context.Context, job string) (queue.RetryResult,
 	for len(ids) > 0 {
 		batch := ids[:min(len(ids), queue.RetryBatch)]
 		ids = ids[len(batch):]
-		tag, err := s.pool.Exec(ctx, retryFailedSQL, s.nowArg(), batch)
+		n, err := s.retryFailedBatch(ctx, batch)
 		for try := 1; isUniqueViolation(err) && try < insertTries; try++ {
 			// An enqueue took a key between the check and the update; the
 			// statement sees its holder now and skips the task.
-			tag, err = s.pool.Exec(ctx, retryFailedSQL, s.nowArg(), batch)
+			n, err = s.retryFailedBatch(ctx, batch)
 		}
 		if err != nil {
 			return res, wrap("retry failed tasks", err)
 		}
-		n := int(tag.RowsAffected())
 		res.Retried += n
 		res.Skipped += len(batch) - n
 	}
 	return res, nil
+}
+
+// retryFailedBatch retries the failed tasks among ids (sorted) in one
+// transaction and returns how many it retried. It locks them first in id
+// order, as Cancel and Retry do, so that none of them waits on another in a
+// cycle.
+func (s *Store) retryFailedBatch(ctx context.Context, ids []int64) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT FROM tasks WHERE id = ANY($1::bigint[]) AND state = 'failed' ORDER BY id FOR UPDATE", ids)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, retryFailedSQL, s.nowArg(), ids)
+		n = int(tag.RowsAffected())
+		return err
+	})
+	return n, err
 }
 
 // retryFailedCountSQL counts what RetryFailed would do now: every failed

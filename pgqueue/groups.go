@@ -8,10 +8,14 @@ import (
 )
 
 // Django-Q2's delete_group, on the finished tasks of one group (the
-// tasks_group index finds them).
+// tasks_group index finds them). groupLockSQL locks them in id order first,
+// as Cancel and Retry lock theirs, so that none waits on another in a cycle.
 const (
-	purgeGroupSQL = `DELETE FROM tasks WHERE task_group = $1 AND state IN ('succeeded', 'failed', 'cancelled')`
-	ungroupSQL    = `UPDATE tasks SET task_group = NULL WHERE task_group = $1 AND state IN ('succeeded', 'failed', 'cancelled')`
+	groupLockSQL = `id = ANY(ARRAY(SELECT id FROM tasks
+		WHERE task_group = $1 AND state IN ('succeeded', 'failed', 'cancelled') ORDER BY id FOR UPDATE))
+		AND state IN ('succeeded', 'failed', 'cancelled')`
+	purgeGroupSQL = `DELETE FROM tasks WHERE ` + groupLockSQL
+	ungroupSQL    = `UPDATE tasks SET task_group = NULL WHERE ` + groupLockSQL
 	countGroupSQL = `SELECT count(*) FROM tasks WHERE task_group = $1 AND state IN ('succeeded', 'failed', 'cancelled')`
 )
 
