@@ -35,7 +35,7 @@ func (s *Store) Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.
 	}
 	var sent []int // indexes of the outcomes the statement writes
 	if len(outcomes) > 0 {
-		args, idx, err := outcomeArgs(outcomes, p.Worker, now)
+		args, idx, err := outcomeArgs(outcomes, p.Worker, now, s.local())
 		if err != nil {
 			return res, err
 		}
@@ -140,6 +140,8 @@ func (s *Store) readExchange(br pgx.BatchResults, outcomes []queue.Outcome, sent
 // is still running under this worker's lease ($13) at its attempt (else it
 // is stale). It returns the ordinals of the outcomes it wrote. The
 // follow-ups of the tasks it finished are enqueued by the same statement.
+// A retry is due $6 ms after the statement's now: the worker chose its time
+// on its own clock, which may disagree with the database's.
 var outcomesSQL = `
 WITH c AS (SELECT ` + nowParam(14) + ` AS now),
 w AS (
@@ -147,7 +149,7 @@ UPDATE tasks t SET
     state       = o.state,
     result      = o.result,
     error       = CASE WHEN o.state = 'succeeded' THEN NULL WHEN o.error IS NULL THEN t.error ELSE o.error END,
-    run_at      = CASE WHEN o.run_now THEN c.now ELSE coalesce(o.run_at, t.run_at) END,
+    run_at      = CASE WHEN o.run_now THEN c.now ELSE coalesce(c.now + o.retry_in, t.run_at) END,
     finished_at = CASE WHEN o.finished THEN c.now END,
     duration_ms = o.duration_ms,
     attempt     = t.attempt - o.uncharge,
@@ -160,7 +162,7 @@ UPDATE tasks t SET
 FROM c,
     unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::boolean[],
            $8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $15::bigint[], $16::bigint[])
-        WITH ORDINALITY AS o(id, attempt, state, result, error, run_at, finished, run_now, duration_ms,
+        WITH ORDINALITY AS o(id, attempt, state, result, error, retry_in, finished, run_now, duration_ms,
                              uncharge, label, started_at, leftover, peak_rss, n)
 WHERE t.id = ANY($1::bigint[]) AND t.id = o.id AND t.attempt = o.attempt AND t.state = 'running' AND t.worker = $13::text
 RETURNING o.n, ` + finishedCols + `),` + followUpsCTE("w") + `
@@ -171,25 +173,35 @@ SELECT n FROM w`
 // attempt, only the first is sent: written one after the other, the later
 // ones would find the task no longer running, so they are stale whatever
 // happens to the first (and one statement updates a row only once).
-func outcomeArgs(outcomes []queue.Outcome, worker string, now any) ([]any, []int, error) {
+// local is this process's time now, the clock the worker read to choose
+// its retry times: a retry goes in as its delay from local. The outcomes
+// go in id order, so the statement locks their tasks in the order Cancel
+// and Retry do.
+func outcomeArgs(outcomes []queue.Outcome, worker string, now any, local time.Time) ([]any, []int, error) {
 	var (
-		ids, attempts, runAts, durations, uncharges, starts []*int64
-		leftovers, peakRSSes                                []*int64 // supervised attempts only
-		states, results, errs, labels                       []*string
-		finisheds, runNows                                  []bool
-		sent                                                []int
+		ids, attempts, retryIns, durations, uncharges, starts []*int64
+		leftovers, peakRSSes                                  []*int64 // supervised attempts only
+		states, results, errs, labels                         []*string
+		finisheds, runNows                                    []bool
+		sent                                                  []int
 	)
 	type key struct {
 		id      int64
 		attempt int
 	}
 	seen := map[key]bool{}
-	for i, o := range outcomes {
+	order := make([]int, len(outcomes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(outcomes[a].ID, outcomes[b].ID) })
+	for _, i := range order {
+		o := outcomes[i]
 		if seen[key{o.ID, o.Attempt}] {
 			continue
 		}
 		seen[key{o.ID, o.Attempt}] = true
-		w, err := writeOf(o)
+		w, err := writeOf(o, local)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -199,7 +211,7 @@ func outcomeArgs(outcomes []queue.Outcome, worker string, now any) ([]any, []int
 		states = append(states, ptr(string(w.state)))
 		results = append(results, w.result)
 		errs = append(errs, w.err)
-		runAts = append(runAts, w.runAt)
+		retryIns = append(retryIns, w.retryIn)
 		finisheds = append(finisheds, w.finished)
 		runNows = append(runNows, w.runNow)
 		durations = append(durations, ptr(o.Duration.Milliseconds()))
@@ -212,7 +224,7 @@ func outcomeArgs(outcomes []queue.Outcome, worker string, now any) ([]any, []int
 		}
 		leftovers, peakRSSes = append(leftovers, leftover), append(peakRSSes, peakRSS)
 	}
-	return []any{ids, attempts, states, results, errs, runAts, finisheds, runNows, durations, uncharges,
+	return []any{ids, attempts, states, results, errs, retryIns, finisheds, runNows, durations, uncharges,
 		labels, starts, worker, now, leftovers, peakRSSes}, sent, nil
 }
 
@@ -220,14 +232,15 @@ func outcomeArgs(outcomes []queue.Outcome, worker string, now any) ([]any, []int
 type outcomeWrite struct {
 	state            queue.State
 	result, err      *string
-	runAt            *int64 // nil: keep
+	retryIn          *int64 // ms from the statement's now; nil: keep run_at
 	finished, runNow bool
 	uncharge         int64
 	label            string
 }
 
-// writeOf decides what outcome o writes, as queue does.
-func writeOf(o queue.Outcome) (outcomeWrite, error) {
+// writeOf decides what outcome o writes, as queue does; local is the time
+// now on the clock o.RetryAt was chosen on.
+func writeOf(o queue.Outcome, local time.Time) (outcomeWrite, error) {
 	w := outcomeWrite{label: o.Label}
 	if o.Error != "" {
 		w.err = ptr(storable(o.Error))
@@ -240,7 +253,7 @@ func writeOf(o queue.Outcome) (outcomeWrite, error) {
 		if o.RetryAt.IsZero() {
 			w.state, w.finished = queue.Failed, true
 		} else {
-			w.state, w.runAt = queue.Queued, ptr(o.RetryAt.UnixMilli())
+			w.state, w.retryIn = queue.Queued, ptr(o.RetryAt.Sub(local).Milliseconds())
 		}
 		defaultLabel = "failed"
 	case queue.Release:

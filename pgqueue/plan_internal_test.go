@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,7 +43,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}
 	claimQ, claimArgs := claimQuery(queue.ClaimParams{Worker: "w", Limit: 25}, nil)
 	queuesQ, queuesArgs := claimQuery(queue.ClaimParams{Worker: "w", Limit: 25, Queues: []string{"q1"}}, nil)
-	outArgs, _, _ := outcomeArgs([]queue.Outcome{{ID: 1, Attempt: 1, Kind: queue.Succeed}}, "w", nil)
+	outArgs, _, _ := outcomeArgs([]queue.Outcome{{ID: 1, Attempt: 1, Kind: queue.Succeed}}, "w", nil, time.Now())
 	tests := []struct {
 		name, sql string
 		args      []any

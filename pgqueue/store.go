@@ -32,8 +32,11 @@ var Migrations, _ = fs.Sub(migrationFiles, "migrations")
 // Store is the task queue kept in one PostgreSQL database. It is safe for
 // concurrent use, by goroutines and by processes on other machines.
 type Store struct {
-	pool   *pgxpool.Pool
-	now    func() time.Time // nil: the database's clock
+	pool *pgxpool.Pool
+	now  func() time.Time // nil: the database's clock
+	// local is this process's clock (now, else time.Now): a worker's
+	// retry time, read on it, is written as a delay from the database's now.
+	local  func() time.Time
 	logger *slog.Logger
 
 	mu       sync.Mutex
@@ -59,7 +62,11 @@ func New(pool *pgxpool.Pool, opts NewOpts) *Store {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Store{pool: pool, now: opts.Now, logger: opts.Logger}
+	local := opts.Now
+	if local == nil {
+		local = time.Now
+	}
+	return &Store{pool: pool, now: opts.Now, local: local, logger: opts.Logger}
 }
 
 // Open connects to the database at url (postgres://... or key=value pairs;
