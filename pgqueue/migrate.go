@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -17,8 +19,8 @@ import (
 // this binary's: an older Sluice must not write to it.
 var ErrTooNew = errors.New("database schema is newer than this binary")
 
-// migrationLock is the pg_advisory_lock key that serializes Migrate across
-// processes: the first bytes of "sluice-m" as a number.
+// migrationLock is the pg_advisory_xact_lock key that serializes Migrate
+// across processes: the first bytes of "sluice-m" as a number.
 const migrationLock int64 = 0x736c7569_63652d6d
 
 // syncLock is the pg_advisory_xact_lock key that serializes SyncSchedules
@@ -42,63 +44,57 @@ type migration struct {
 }
 
 // Migrate applies every migration of Migrations the database lacks, each in
-// its own transaction with its row in sluice_migrations, under a session
-// advisory lock so that processes starting at once apply each step once.
-// Migrations only go forward: a database that has a version this binary does
-// not know fails with ErrTooNew.
+// its own transaction with its row in sluice_migrations. Each transaction
+// takes a transaction-level advisory lock and reads the applied version
+// under it, so that processes starting at once apply each step once. The
+// lock goes with the transaction, also behind a transaction-mode pooler
+// (PgBouncer), where a session lock's unlock could reach another server
+// session and leave the lock held. Migrations only go forward: a database
+// that has a version this binary does not know fails with ErrTooNew.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	ms, err := loadMigrations(Migrations)
 	if err != nil {
 		return err
 	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return wrap("migrate", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
-		return wrap("migrate: lock", err)
-	}
-	defer func() {
-		// Without the unlock the session would keep the lock; if it fails,
-		// closing the connection drops it.
-		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock); err != nil {
-			conn.Conn().Close(context.WithoutCancel(ctx))
+	for {
+		done, err := migrateStep(ctx, pool, ms)
+		if err != nil || done {
+			return err
 		}
-	}()
-	if _, err := conn.Exec(ctx, migrationsTable); err != nil {
-		return wrap("migrate: version table", err)
 	}
-	var current int
-	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM sluice_migrations").Scan(&current); err != nil {
-		return wrap("migrate: read version", err)
-	}
-	latest := ms[len(ms)-1].version
-	if current > latest {
-		return fmt.Errorf("migrate: %w: database is at schema version %d, this binary knows up to %d (upgrade sluice)",
-			ErrTooNew, current, latest)
-	}
-	for _, m := range ms {
-		if m.version <= current {
-			continue
+}
+
+// migrateStep applies, in one transaction under the migration lock, the
+// first of ms the database lacks. It reports done when none is lacking.
+func migrateStep(ctx context.Context, pool *pgxpool.Pool, ms []migration) (done bool, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLock); err != nil {
+			return wrap("lock", err)
 		}
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("migration %s: begin: %w", m.name, err)
+		if _, err := tx.Exec(ctx, migrationsTable); err != nil {
+			return wrap("version table", err)
 		}
-		_, err = tx.Exec(ctx, m.sql)
-		if err == nil {
-			_, err = tx.Exec(ctx, "INSERT INTO sluice_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+		var current int
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM sluice_migrations").Scan(&current); err != nil {
+			return wrap("read version", err)
 		}
-		if err == nil {
-			err = tx.Commit(ctx)
+		if latest := ms[len(ms)-1].version; current > latest {
+			return fmt.Errorf("%w: database is at schema version %d, this binary knows up to %d (upgrade sluice)",
+				ErrTooNew, current, latest)
 		}
-		if err != nil {
-			tx.Rollback(context.WithoutCancel(ctx))
+		i := slices.IndexFunc(ms, func(m migration) bool { return m.version > current })
+		if i < 0 {
+			done = true
+			return nil
+		}
+		m := ms[i]
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
-	}
-	return nil
+		_, err := tx.Exec(ctx, "INSERT INTO sluice_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+		return wrap("migration "+m.name, err)
+	})
+	return done, wrap("migrate", err)
 }
 
 // loadMigrations reads NNNN_description.sql files from fsys, sorted by number.
