@@ -52,8 +52,20 @@ func (s *Store) Exchange(ctx context.Context, outcomes []queue.Outcome, p queue.
 	if b.Len() == 0 {
 		return res, nil
 	}
+	// The heartbeat above is the transaction's start; a statement after it
+	// may wait on locks for long. Written again last, at the moment, the
+	// heartbeat the exchange commits is not older than its wait.
+	refresh := p.Registered && s.now == nil && b.Len() > 1
+	if refresh {
+		b.Queue(refreshHeartbeatSQL, p.Worker)
+	}
 	br := s.pool.SendBatch(ctx, b)
 	err := s.readExchange(br, outcomes, sent, claiming, p, &res)
+	if err == nil && refresh {
+		if _, err = br.Exec(); err != nil {
+			err = fmt.Errorf("heartbeat: %w", err)
+		}
+	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}

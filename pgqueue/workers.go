@@ -72,6 +72,13 @@ func (s *Store) Workers(ctx context.Context) ([]queue.WorkerInfo, error) {
 // SQLSTATE when the worker's registration is gone (migration 0005).
 var heartbeatSQL = `SELECT sluice_heartbeat($1::text, ` + nowParam(2) + `)`
 
+// refreshHeartbeatSQL moves worker $1's heartbeat to the database's clock
+// at the moment (clock_timestamp, not the transaction's start), at the end
+// of an exchange whose statements may have waited on locks.
+const refreshHeartbeatSQL = `UPDATE workers
+SET heartbeat_at = greatest(heartbeat_at, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+WHERE id = $1::text`
+
 // markStartedSQL records that tasks $1, claimed unstarted into worker $2's
 // prefetch, have started: a recovery now charges their attempt.
 var markStartedSQL = `
