@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/queue"
-	"github.com/sluicehq/sluice/schedule"
 )
 
 // nextScheduleSQL reads the earliest enabled due time and the clock.
@@ -64,7 +63,7 @@ func (s *Store) FireDue(ctx context.Context) ([]queue.Firing, error) {
 
 // dueSchedules reads and locks the due schedules no other firer holds.
 func dueSchedules(ctx context.Context, tx pgx.Tx, now time.Time) ([]queue.Schedule, error) {
-	rows, err := tx.Query(ctx, "SELECT "+scheduleColumns+` FROM schedules
+	rows, err := tx.Query(ctx, "SELECT "+queue.ScheduleColumns+` FROM schedules
 WHERE enabled AND next_run_at IS NOT NULL AND next_run_at <= $1 ORDER BY next_run_at, id
 FOR UPDATE SKIP LOCKED`, now.UnixMilli())
 	if err != nil {
@@ -88,33 +87,16 @@ func fire(ctx context.Context, tx pgx.Tx, d queue.Schedule, now time.Time) (*que
 		f.Err = d.Err
 		return f, nil
 	}
-	times, after := d.Spec.Due(d.NextRun, now, d.CatchUp, schedule.DueOpts{})
-	missed := countMissed(d.Spec, d.NextRun, now)
-	if d.NoOverlap && len(times) > 0 {
-		var busy bool
-		err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND state IN ('queued', 'running'))",
-			d.LastTaskID).Scan(&busy)
-		if err != nil {
-			return nil, err
-		}
-		if busy {
-			times, f.Overlap = nil, true
-		} else {
-			times = times[len(times)-1:] // runs of one schedule must not overlap each other either
-		}
+	plan, err := queue.PlanFiring(d, now, func() (active bool, err error) {
+		err = tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND state IN ('queued', 'running'))",
+			d.LastTaskID).Scan(&active)
+		return active, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	repeats := d.Repeats
-	if repeats >= 0 {
-		if len(times) > repeats {
-			times = times[:repeats] // the earliest: the schedule ends after them, as in queue
-		}
-		repeats -= len(times)
-		if repeats == 0 {
-			after = time.Time{}
-		}
-	}
-	f.Times = times
-	f.Dropped = max(missed-len(times), 0)
+	times, after, repeats := plan.Times, plan.Next, plan.Repeats
+	f.Times, f.Dropped, f.Overlap = plan.Times, plan.Dropped, plan.Overlap
 	var last any
 	if len(times) > 0 {
 		last = times[len(times)-1].UnixMilli()
@@ -151,17 +133,6 @@ const insertScheduledSQL = `
 INSERT INTO tasks (job, payload, queue, priority, run_at, created_at, max_attempts, timeout_ms, schedule_id, scheduled_for)
 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)
 RETURNING id`
-
-// countMissed counts the due times in [next, now], up to 1000, so a
-// schedule idle for years costs little.
-func countMissed(spec schedule.Spec, next, now time.Time) int {
-	const limit = 1000
-	n := 0
-	for t := next; !t.IsZero() && !t.After(now) && n < limit; t = spec.Next(t) {
-		n++
-	}
-	return n
-}
 
 // nextWakeupSQL finds the earliest queued run_at without reading the whole
 // backlog: tasks_due is ordered by priority first, so it walks the distinct

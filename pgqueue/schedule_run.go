@@ -18,7 +18,7 @@ import (
 func (s *Store) RunSchedule(ctx context.Context, name string) (int64, error) {
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		sc, err := scanSchedule(tx.QueryRow(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = $1", name))
+		sc, err := queue.ScanSchedule(tx.QueryRow(ctx, "SELECT "+queue.ScheduleColumns+" FROM schedules WHERE name = $1", name))
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = queue.ErrScheduleNotFound
 		}

@@ -12,66 +12,9 @@ import (
 	"github.com/sluicehq/sluice/schedule"
 )
 
-const scheduleColumns = `id, name, job, payload, queue, priority, coalesce(max_attempts, 0), coalesce(timeout_ms, 0),
-    type, every, cron, zone, start_at, repeats, coalesce(next_run_at, 0), coalesce(last_run_at, 0),
-    coalesce(last_task_id, 0), enabled, catch_up, no_overlap, source, coalesce(definition, ''), created_at, updated_at`
-
-// scanSchedule reads a row of scheduleColumns. A schedule this system cannot
-// compute (a zone it cannot load) comes back with its Err set, so one bad row
-// does not hide the others; the returned error is only for the read itself.
-func scanSchedule(row pgx.Row) (queue.Schedule, error) {
-	var (
-		s                                   queue.Schedule
-		payload, typ, zone, catchUp, source string
-		timeoutMS, start, next, last        int64
-		created, updated                    int64
-	)
-	err := row.Scan(&s.ID, &s.Name, &s.Job, &payload, &s.Queue, &s.Priority, &s.MaxAttempts, &timeoutMS,
-		&typ, &s.Spec.Every, &s.Spec.Cron, &zone, &start, &s.Repeats, &next, &last,
-		&s.LastTaskID, &s.Enabled, &catchUp, &s.NoOverlap, &source, &s.Definition, &created, &updated)
-	if err != nil {
-		return s, err
-	}
-	s.Payload = []byte(payload)
-	s.Timeout = time.Duration(timeoutMS) * time.Millisecond
-	s.Spec.Type = schedule.Type(typ)
-	if s.Spec.Type != schedule.Cron {
-		s.Spec.Clock, s.Spec.Cron = s.Spec.Cron, "" // see queue's cronColumn
-	}
-	s.CatchUp, s.Source = schedule.CatchUp(catchUp), queue.Source(source)
-	s.NextRun, s.LastRun = fromMS(next), fromMS(last)
-	s.CreatedAt, s.UpdatedAt = fromMS(created), fromMS(updated)
-	loc, err := time.LoadLocation(zone)
-	if err != nil {
-		s.Err = fmt.Errorf("schedule %q: %w %q: %v", s.Name, queue.ErrUnknownZone, zone, err)
-		loc = time.UTC
-	}
-	s.Spec.Location = loc
-	if start != 0 {
-		s.Spec.Start = time.UnixMilli(start).In(loc)
-	}
-	if s.Err == nil {
-		if err := s.Spec.Validate(); err != nil { // a CRON_TZ zone this system lacks
-			s.Err = fmt.Errorf("schedule %q: %w", s.Name, err)
-		}
-	}
-	// Times in the zone they are due in: a cron line's CRON_TZ, if any.
-	shown := loc
-	if s.Err == nil {
-		shown = s.Spec.Zone()
-	}
-	if !s.NextRun.IsZero() {
-		s.NextRun = s.NextRun.In(shown)
-	}
-	if !s.LastRun.IsZero() {
-		s.LastRun = s.LastRun.In(shown)
-	}
-	return s, nil
-}
-
-// collectSchedules scans rows of scheduleColumns.
+// collectSchedules scans rows of queue.ScheduleColumns.
 func collectSchedules(rows pgx.Rows) ([]queue.Schedule, error) {
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (queue.Schedule, error) { return scanSchedule(row) })
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (queue.Schedule, error) { return queue.ScanSchedule(row) })
 }
 
 // AddSchedule stores a new schedule and returns it. Its first run is
@@ -90,7 +33,7 @@ func (s *Store) AddSchedule(ctx context.Context, p queue.ScheduleParams) (queue.
 		if err != nil {
 			return err
 		}
-		sc, err = scanSchedule(tx.QueryRow(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE id = $1", id))
+		sc, err = queue.ScanSchedule(tx.QueryRow(ctx, "SELECT "+queue.ScheduleColumns+" FROM schedules WHERE id = $1", id))
 		return err
 	})
 	if err != nil {
@@ -142,7 +85,7 @@ func startMS(spec schedule.Spec) int64 {
 
 // GetSchedule returns the schedule called name.
 func (s *Store) GetSchedule(ctx context.Context, name string) (queue.Schedule, error) {
-	sc, err := scanSchedule(s.pool.QueryRow(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = $1", name))
+	sc, err := queue.ScanSchedule(s.pool.QueryRow(ctx, "SELECT "+queue.ScheduleColumns+" FROM schedules WHERE name = $1", name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return queue.Schedule{}, fmt.Errorf("get schedule %q: %w", name, queue.ErrScheduleNotFound)
 	}
@@ -152,7 +95,7 @@ func (s *Store) GetSchedule(ctx context.Context, name string) (queue.Schedule, e
 // ListSchedules returns every schedule, by name. A schedule this system
 // cannot compute is listed with its Err set.
 func (s *Store) ListSchedules(ctx context.Context) ([]queue.Schedule, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+scheduleColumns+" FROM schedules ORDER BY name")
+	rows, err := s.pool.Query(ctx, "SELECT "+queue.ScheduleColumns+" FROM schedules ORDER BY name")
 	if err != nil {
 		return nil, wrap("list schedules", err)
 	}
@@ -186,7 +129,7 @@ func (s *Store) ResumeSchedule(ctx context.Context, name string) (queue.Schedule
 	var sc queue.Schedule
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		sc, err = scanSchedule(tx.QueryRow(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = $1 FOR UPDATE", name))
+		sc, err = queue.ScanSchedule(tx.QueryRow(ctx, "SELECT "+queue.ScheduleColumns+" FROM schedules WHERE name = $1 FOR UPDATE", name))
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = queue.ErrScheduleNotFound
 		}
@@ -257,7 +200,7 @@ func syncSchedules(ctx context.Context, tx pgx.Tx, ps []queue.ScheduleParams, no
 		}
 	}
 	// Every row (CLI ones are only read, but are names to check).
-	rows, err := tx.Query(ctx, "SELECT "+scheduleColumns+" FROM schedules ORDER BY id FOR UPDATE")
+	rows, err := tx.Query(ctx, "SELECT "+queue.ScheduleColumns+" FROM schedules ORDER BY id FOR UPDATE")
 	if err != nil {
 		return res, err
 	}

@@ -86,7 +86,7 @@ type dueRow struct {
 }
 
 func dueSchedules(ctx context.Context, tx *sql.Tx, now time.Time) ([]dueRow, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT "+scheduleColumns+` FROM schedules
+	rows, err := tx.QueryContext(ctx, "SELECT "+ScheduleColumns+` FROM schedules
 WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at, id`, now.UnixMilli())
 	if err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next
 	defer rows.Close()
 	var due []dueRow
 	for rows.Next() {
-		sc, err := scanSchedule(rows)
+		sc, err := ScanSchedule(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -120,33 +120,12 @@ func fire(ctx context.Context, tx *sql.Tx, d dueRow, now time.Time) (*Firing, er
 		f.Err = d.Err
 		return f, nil
 	}
-	times, after := d.Spec.Due(fromMS(d.nextMS), now, d.CatchUp, schedule.DueOpts{})
-	missed := countMissed(d.Spec, fromMS(d.nextMS), now)
-	if d.NoOverlap && len(times) > 0 {
-		busy, err := taskActive(ctx, tx, d.LastTaskID)
-		if err != nil {
-			return nil, err
-		}
-		if busy {
-			times, f.Overlap = nil, true
-		} else {
-			times = times[len(times)-1:] // runs of one schedule must not overlap each other either
-		}
+	plan, err := PlanFiring(d.Schedule, now, func() (bool, error) { return taskActive(ctx, tx, d.LastTaskID) })
+	if err != nil {
+		return nil, err
 	}
-	repeats := d.Repeats
-	if repeats >= 0 {
-		if len(times) > repeats {
-			// The runs left are the next ones: the earliest missed times
-			// (the schedule ends after them, so later ones never come).
-			times = times[:repeats]
-		}
-		repeats -= len(times)
-		if repeats == 0 {
-			after = time.Time{}
-		}
-	}
-	f.Times = times
-	f.Dropped = max(missed-len(times), 0)
+	times, after, repeats := plan.Times, plan.Next, plan.Repeats
+	f.Times, f.Dropped, f.Overlap = plan.Times, plan.Dropped, plan.Overlap
 
 	var last any
 	if len(times) > 0 {
@@ -177,6 +156,54 @@ WHERE id = ? AND enabled = 1 AND next_run_at = ?`,
 		}
 	}
 	return f, nil
+}
+
+// FiringPlan is what firing one due schedule does, the same in every store:
+// the due times that get a task, where the schedule's next run and repeats
+// move, and what the Firing reports.
+type FiringPlan struct {
+	Times   []time.Time // due times to enqueue, oldest first
+	Next    time.Time   // the new next_run_at; zero when the schedule has ended
+	Repeats int         // the runs left after these; negative: no limit
+	Dropped int         // see Firing.Dropped
+	Overlap bool        // see Firing.Overlap
+}
+
+// PlanFiring plans firing sc, due at sc.NextRun, at now: the times its
+// catch-up policy picks, none while its last task is still active for a
+// NoOverlap schedule (only the latest otherwise: its runs must not overlap
+// each other either), and no more than its repeats left. active reports
+// whether sc's last task is queued or running; it is asked only for a
+// NoOverlap schedule with something due.
+func PlanFiring(sc Schedule, now time.Time, active func() (bool, error)) (FiringPlan, error) {
+	times, next := sc.Spec.Due(sc.NextRun, now, sc.CatchUp, schedule.DueOpts{})
+	p := FiringPlan{Next: next, Repeats: sc.Repeats}
+	missed := countMissed(sc.Spec, sc.NextRun, now)
+	if sc.NoOverlap && len(times) > 0 {
+		busy, err := active()
+		if err != nil {
+			return p, err
+		}
+		if busy {
+			times, p.Overlap = nil, true
+		} else {
+			times = times[len(times)-1:]
+		}
+	}
+	if p.Repeats >= 0 {
+		if len(times) > p.Repeats {
+			// The runs left are the next ones: the earliest missed times
+			// (the schedule ends after them, so later ones never come).
+			times = times[:p.Repeats]
+		}
+		p.Repeats -= len(times)
+		if p.Repeats == 0 {
+			p.Next = time.Time{}
+		}
+	}
+	p.Times = times
+	p.Dropped = max(missed-len(times), 0)
+	return p, nil
 }
 
 // countMissed counts the due times in [next, now], up to 1000, so a

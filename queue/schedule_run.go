@@ -17,7 +17,7 @@ func (s *Store) RunSchedule(ctx context.Context, name string) (int64, error) {
 		return 0, wrap("run schedule", err)
 	}
 	defer tx.Rollback()
-	sc, err := scanSchedule(tx.QueryRowContext(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = ?", name))
+	sc, err := ScanSchedule(tx.QueryRowContext(ctx, "SELECT "+ScheduleColumns+" FROM schedules WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrScheduleNotFound
 	}

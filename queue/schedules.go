@@ -165,14 +165,17 @@ type Schedule struct {
 	Err error
 }
 
-const scheduleColumns = `id, name, job, payload, queue, priority, coalesce(max_attempts, 0), coalesce(timeout_ms, 0),
+// ScheduleColumns are the schedules columns ScanSchedule reads, in SQL
+// both engines take, so each store selects them with its own statements.
+const ScheduleColumns = `id, name, job, payload, queue, priority, coalesce(max_attempts, 0), coalesce(timeout_ms, 0),
     type, every, cron, zone, start_at, repeats, coalesce(next_run_at, 0), coalesce(last_run_at, 0),
     coalesce(last_task_id, 0), enabled, catch_up, no_overlap, source, coalesce(definition, ''), created_at, updated_at`
 
-// scanSchedule reads a row of scheduleColumns. A schedule this system cannot
-// compute (a zone it cannot load) comes back with its Err set, so one bad row
-// does not hide the others; the returned error is only for the read itself.
-func scanSchedule(row scanner) (Schedule, error) {
+// ScanSchedule reads a row of ScheduleColumns (a *sql.Row, *sql.Rows, or
+// pgx's rows: anything with Scan). A schedule this system cannot compute (a
+// zone it cannot load) comes back with its Err set, so one bad row does not
+// hide the others; the returned error is only for the read itself.
+func ScanSchedule(row interface{ Scan(dest ...any) error }) (Schedule, error) {
 	var (
 		s                                   Schedule
 		payload, typ, zone, catchUp, source string
@@ -238,7 +241,7 @@ func (s *Store) AddSchedule(ctx context.Context, p ScheduleParams) (Schedule, er
 	if err != nil {
 		return Schedule{}, fmt.Errorf("add schedule %q: %w", p.Name, err)
 	}
-	sc, err := scanSchedule(tx.QueryRowContext(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE id = ?", id))
+	sc, err := ScanSchedule(tx.QueryRowContext(ctx, "SELECT "+ScheduleColumns+" FROM schedules WHERE id = ?", id))
 	if err != nil {
 		return Schedule{}, fmt.Errorf("add schedule %q: %w", p.Name, err)
 	}
@@ -295,7 +298,7 @@ func (s *Store) GetSchedule(ctx context.Context, name string) (Schedule, error) 
 	var sc Schedule
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sc, err = scanSchedule(tx.QueryRowContext(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = ?", name))
+		sc, err = ScanSchedule(tx.QueryRowContext(ctx, "SELECT "+ScheduleColumns+" FROM schedules WHERE name = ?", name))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -309,13 +312,13 @@ func (s *Store) GetSchedule(ctx context.Context, name string) (Schedule, error) 
 func (s *Store) ListSchedules(ctx context.Context) ([]Schedule, error) {
 	var out []Schedule
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, "SELECT "+scheduleColumns+" FROM schedules ORDER BY name")
+		rows, err := tx.QueryContext(ctx, "SELECT "+ScheduleColumns+" FROM schedules ORDER BY name")
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			sc, err := scanSchedule(rows)
+			sc, err := ScanSchedule(rows)
 			if err != nil {
 				return err
 			}
@@ -360,7 +363,7 @@ func (s *Store) ResumeSchedule(ctx context.Context, name string) (Schedule, erro
 		return Schedule{}, wrap("resume schedule", err)
 	}
 	defer tx.Rollback()
-	sc, err := scanSchedule(tx.QueryRowContext(ctx, "SELECT "+scheduleColumns+" FROM schedules WHERE name = ?", name))
+	sc, err := ScanSchedule(tx.QueryRowContext(ctx, "SELECT "+ScheduleColumns+" FROM schedules WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrScheduleNotFound
 	}
@@ -415,12 +418,12 @@ func (s *Store) SyncSchedules(ctx context.Context, ps []ScheduleParams) (SyncRes
 	}
 	defer tx.Rollback()
 	existing := map[string]Schedule{}
-	rows, err := tx.QueryContext(ctx, "SELECT "+scheduleColumns+" FROM schedules")
+	rows, err := tx.QueryContext(ctx, "SELECT "+ScheduleColumns+" FROM schedules")
 	if err != nil {
 		return res, wrap("sync schedules", err)
 	}
 	for rows.Next() {
-		sc, err := scanSchedule(rows)
+		sc, err := ScanSchedule(rows)
 		if err != nil {
 			rows.Close()
 			return res, wrap("sync schedules", err)
