@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluicehq/sluice/internal/migrations"
 )
 
 // ErrTooNew is returned by Migrate for a database whose schema is newer than
@@ -36,12 +33,8 @@ const migrationsTable = `CREATE TABLE IF NOT EXISTS sluice_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )`
 
-// migration is one numbered schema step.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// migration is one numbered schema step (internal/migrations).
+type migration = migrations.Step
 
 // Migrate applies every migration of Migrations the database lacks, each in
 // its own transaction with its row in sluice_migrations. Each transaction
@@ -52,9 +45,12 @@ type migration struct {
 // session and leave the lock held. Migrations only go forward: a database
 // that has a version this binary does not know fails with ErrTooNew.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := loadMigrations(Migrations)
+	ms, err := migrations.Load(Migrations)
 	if err != nil {
 		return err
+	}
+	if len(ms) == 0 {
+		return errors.New("no migrations")
 	}
 	for {
 		done, err := migrateStep(ctx, pool, ms)
@@ -78,52 +74,21 @@ func migrateStep(ctx context.Context, pool *pgxpool.Pool, ms []migration) (done 
 		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM sluice_migrations").Scan(&current); err != nil {
 			return wrap("read version", err)
 		}
-		if latest := ms[len(ms)-1].version; current > latest {
+		if latest := ms[len(ms)-1].Version; current > latest {
 			return fmt.Errorf("%w: database is at schema version %d, this binary knows up to %d (upgrade sluice)",
 				ErrTooNew, current, latest)
 		}
-		i := slices.IndexFunc(ms, func(m migration) bool { return m.version > current })
+		i := slices.IndexFunc(ms, func(m migration) bool { return m.Version > current })
 		if i < 0 {
 			done = true
 			return nil
 		}
 		m := ms[i]
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		_, err := tx.Exec(ctx, "INSERT INTO sluice_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
-		return wrap("migration "+m.name, err)
+		_, err := tx.Exec(ctx, "INSERT INTO sluice_migrations (version, name) VALUES ($1, $2)", m.Version, m.Name)
+		return wrap("migration "+m.Name, err)
 	})
 	return done, wrap("migrate", err)
-}
-
-// loadMigrations reads NNNN_description.sql files from fsys, sorted by number.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, name := range names {
-		num, _, ok := strings.Cut(path.Base(name), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number and an underscore", name)
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share number %d", other, name, v)
-		}
-		seen[v] = name
-		body, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("no migrations")
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
 }

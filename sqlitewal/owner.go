@@ -82,7 +82,7 @@ var createdName = regexp.MustCompile(`(?i)\bCREATE\s+(?:TEMP\s+|TEMPORARY\s+)?(?
 func ownTables(ms []migration) map[string]bool {
 	own := map[string]bool{}
 	for _, m := range ms {
-		for _, sub := range createdName.FindAllStringSubmatch(m.sql, -1) {
+		for _, sub := range createdName.FindAllStringSubmatch(m.SQL, -1) {
 			own[strings.ToLower(sub[1])] = true
 		}
 	}

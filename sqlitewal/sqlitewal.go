@@ -18,6 +18,8 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver" // also registers the "sqlite3" database/sql driver
+
+	"github.com/sluicehq/sluice/internal/migrations"
 )
 
 // Defaults for Options.
@@ -155,7 +157,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	ms, err := loadMigrations(opts.Migrations)
+	ms, err := migrations.Load(opts.Migrations)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -220,7 +222,7 @@ func (o Options) prepare(ctx context.Context, path string, ms []migration) (clai
 	}
 	latest := 0
 	if len(ms) > 0 {
-		latest = ms[len(ms)-1].version
+		latest = ms[len(ms)-1].Version
 	}
 	fi := fileInfo{}
 	// An empty file whose first transaction is still in its WAL is not new.
